@@ -1,0 +1,200 @@
+"""Admission: turn one raw object (a dict from YAML or JSON) into a stored form, or refuse it with
+one line naming the object and the field.
+
+Pure: no I/O, no clock. The server calls it for every write; `bastion translate` and `analyze` call
+it offline.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from bastion.api import core, istio, validation
+from bastion.api.kinds import (
+    ISTIO_NETWORKING,
+    KindInfo,
+    generic_kind_info,
+    info_for,
+    split_api_version,
+)
+from bastion.diag import Diagnostic, ObjectRef, Severity
+
+MODELS: dict[tuple[str, str], type[BaseModel]] = {
+    (ISTIO_NETWORKING, "Gateway"): istio.Gateway,
+    (ISTIO_NETWORKING, "VirtualService"): istio.VirtualService,
+    (ISTIO_NETWORKING, "ServiceEntry"): istio.ServiceEntry,
+    ("", "Secret"): core.Secret,
+    ("", "Service"): core.Service,
+    ("", "Endpoints"): core.Endpoints,
+    ("discovery.k8s.io", "EndpointSlice"): core.EndpointSlice,
+}
+
+SEMANTIC_CHECKS = {
+    istio.Gateway: validation.gateway_problems,
+    istio.VirtualService: validation.virtual_service_problems,
+    istio.ServiceEntry: validation.service_entry_problems,
+}
+
+
+@dataclass(frozen=True)
+class StoreKey:
+    """Where an object lives in the store: kinds of different groups never collide."""
+
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef(self.kind, self.namespace, self.name)
+
+
+@dataclass(frozen=True)
+class Admitted:
+    key: StoreKey
+    info: KindInfo
+    body: dict[str, Any]  # normalised: namespace set, Secret stringData folded into data
+    model: BaseModel | None  # typed view for kinds bastion acts on
+    warnings: tuple[Diagnostic, ...] = ()
+
+
+@dataclass(frozen=True)
+class Refused:
+    ref: ObjectRef
+    problems: tuple[Diagnostic, ...]
+
+    @property
+    def message(self) -> str:
+        """One line: the object once, then each field and its reason."""
+        details = "; ".join(f"{p.field}: {p.message}" if p.field else p.message
+                            for p in self.problems)
+        return f"{self.ref}: {details}"
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "required"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "too_short":
+        return "at least one value is required"
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    return message[0].lower() + message[1:] if message else message
+
+
+def pydantic_problems(ref: ObjectRef, exc: ValidationError) -> Iterator[Diagnostic]:
+    for error in exc.errors():
+        loc = tuple(p for p in error["loc"] if not str(p).startswith("function-"))
+        yield Diagnostic(ref, _path(loc), "Invalid", _message(error))
+
+
+def admit(raw: Any, default_namespace: str = "default") -> Admitted | Refused:
+    """Validate one object. Unknown kinds are admitted as stored-only."""
+    if not isinstance(raw, dict):
+        ref = ObjectRef("<unknown>", "", "<unnamed>")
+        return Refused(ref, (Diagnostic(ref, "", "Invalid", "an object must be a mapping"),))
+    api_version = raw.get("apiVersion")
+    kind = raw.get("kind")
+    metadata = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+    name = metadata.get("name") if isinstance(metadata.get("name"), str) else ""
+    shown_kind = kind if isinstance(kind, str) and kind else "<unknown>"
+    if not isinstance(api_version, str) or not api_version:
+        ref = ObjectRef(shown_kind, "", name or "<unnamed>")
+        return Refused(ref, (Diagnostic(ref, "apiVersion", "Invalid", "required"),))
+    if not isinstance(kind, str) or not kind:
+        ref = ObjectRef(shown_kind, "", name or "<unnamed>")
+        return Refused(ref, (Diagnostic(ref, "kind", "Invalid", "required"),))
+    group, version = split_api_version(api_version)
+    info = info_for(group, kind) or generic_kind_info(group, kind)
+    namespace = ""
+    if info.namespaced:
+        namespace = metadata.get("namespace") or default_namespace
+    ref = ObjectRef(kind, namespace, name or "<unnamed>")
+    if not name:
+        return Refused(ref, (Diagnostic(ref, "metadata.name", "Invalid", "required"),))
+    if not validation.DNS1123_SUBDOMAIN.match(name) or len(name) > 253:
+        return Refused(ref, (Diagnostic(
+            ref, "metadata.name", "Invalid",
+            "must be a lower-case DNS-1123 subdomain (letters, digits, '-', '.')"),))
+    if info_for(group, kind) is not None and version not in info.versions:
+        return Refused(ref, (Diagnostic(
+            ref, "apiVersion", "Invalid",
+            f"version {version!r} is not served; use one of {', '.join(info.versions)}"),))
+
+    body = dict(raw)
+    body["metadata"] = {**metadata, "namespace": namespace} if namespace else dict(metadata)
+    if not namespace:
+        body["metadata"].pop("namespace", None)
+    body.pop("status", None)
+    model_type = MODELS.get((group, kind))
+    if model_type is None:
+        return Admitted(StoreKey(group, kind, namespace, name), info, body, None)
+    try:
+        model = model_type.model_validate(body)
+    except ValidationError as exc:
+        return Refused(ref, tuple(pydantic_problems(ref, exc)))
+    problems = [Diagnostic(ref, f, "Invalid", m) for f, m in _semantic(model)]
+    if isinstance(model, core.Secret):
+        body, model, secret_problems = _normalise_secret(ref, body, model)
+        problems.extend(secret_problems)
+    errors = tuple(p for p in problems if p.severity == Severity.ERROR)
+    if errors:
+        return Refused(ref, errors)
+    warnings = tuple(p for p in problems if p.severity != Severity.ERROR)
+    return Admitted(StoreKey(group, kind, namespace, name), info, body, model, warnings)
+
+
+def _semantic(model: BaseModel) -> Iterator[tuple[str, str]]:
+    check = SEMANTIC_CHECKS.get(type(model))
+    if check is not None:
+        yield from check(model)  # type: ignore[operator]
+
+
+def _normalise_secret(
+    ref: ObjectRef, body: dict[str, Any], secret: core.Secret
+) -> tuple[dict[str, Any], core.Secret, list[Diagnostic]]:
+    """Fold stringData into data as the API server does, and apply the tls type's key rule."""
+    values = secret.values()
+    problems = []
+    if secret.type == core.TLS_SECRET_TYPE:
+        for key in ("tls.crt", "tls.key"):
+            if key not in values:
+                problems.append(Diagnostic(ref, f"data[{key}]", "Invalid",
+                                           f"required for a Secret of type {secret.type}"))
+    data = {k: base64.b64encode(v).decode() for k, v in sorted(values.items())}
+    body = {k: v for k, v in body.items() if k != "stringData"}
+    body["data"] = data
+    body.setdefault("type", secret.type)
+    return body, core.Secret.model_validate(body), problems
+
+
+def secret_use_warnings(secret: core.Secret) -> list[str]:
+    """What `create secret` warns about: names and keys a gateway will never use (Istio's rules)."""
+    name = secret.metadata.name
+    warnings = []
+    if name.startswith(("istio", "prometheus")):
+        warnings.append(
+            f"secret {name!r}: names starting with 'istio' or 'prometheus' are never used by a "
+            "gateway")
+    if "token" in secret.values():
+        warnings.append(f"secret {name!r}: a secret with a 'token' key is never used by a gateway")
+    return warnings

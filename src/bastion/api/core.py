@@ -1,0 +1,109 @@
+"""Models of the Kubernetes core objects bastion reads: Secret, Service, Endpoints, EndpointSlice."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from pydantic import Field, field_validator
+
+from bastion.api.base import Lenient, ObjectMeta
+
+TLS_SECRET_TYPE = "kubernetes.io/tls"
+
+
+class CoreObject(Lenient):
+    api_version: str
+    kind: str
+    metadata: ObjectMeta
+
+
+class Secret(CoreObject):
+    type: str = "Opaque"
+    data: dict[str, str] = Field(default_factory=dict)
+    string_data: dict[str, str] = Field(default_factory=dict)
+    immutable: bool | None = None
+
+    @field_validator("data")
+    @classmethod
+    def _base64(cls, data: dict[str, str]) -> dict[str, str]:
+        for key, value in data.items():
+            try:
+                base64.b64decode(value or "", validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError(f"value of key {key!r} is not valid base64") from None
+        return data
+
+    def values(self) -> dict[str, bytes]:
+        """The decoded contents, `stringData` winning over `data` as the API server merges them."""
+        decoded = {k: base64.b64decode(v or "") for k, v in self.data.items()}
+        decoded.update({k: v.encode() for k, v in self.string_data.items()})
+        return decoded
+
+
+class ServicePort(Lenient):
+    name: str | None = None
+    port: int = Field(ge=1, le=65535)
+    target_port: int | str | None = None
+    protocol: str = "TCP"
+    app_protocol: str | None = None
+
+
+class ServiceSpec(Lenient):
+    ports: list[ServicePort] = Field(default_factory=list)
+    selector: dict[str, str] | None = None
+    type: str = "ClusterIP"
+    external_name: str | None = None
+
+
+class Service(CoreObject):
+    spec: ServiceSpec = Field(default_factory=ServiceSpec)
+
+
+class EndpointAddress(Lenient):
+    ip: str
+    hostname: str | None = None
+
+
+class EndpointPort(Lenient):
+    name: str | None = None
+    port: int = Field(ge=1, le=65535)
+    protocol: str = "TCP"
+    app_protocol: str | None = None
+
+
+class EndpointSubset(Lenient):
+    addresses: list[EndpointAddress] = Field(default_factory=list)
+    not_ready_addresses: list[EndpointAddress] = Field(default_factory=list)
+    ports: list[EndpointPort] = Field(default_factory=list)
+
+
+class Endpoints(CoreObject):
+    subsets: list[EndpointSubset] = Field(default_factory=list)
+
+
+class EndpointConditions(Lenient):
+    ready: bool | None = None
+    serving: bool | None = None
+    terminating: bool | None = None
+
+
+class SliceEndpoint(Lenient):
+    addresses: list[str] = Field(min_length=1)
+    conditions: EndpointConditions = Field(default_factory=EndpointConditions)
+
+
+class SlicePort(Lenient):
+    name: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    protocol: str = "TCP"
+    app_protocol: str | None = None
+
+
+class EndpointSlice(CoreObject):
+    address_type: str = "IPv4"
+    endpoints: list[SliceEndpoint] = Field(default_factory=list)
+    ports: list[SlicePort] = Field(default_factory=list)
+
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"

@@ -1,0 +1,246 @@
+"""Models of the networking.istio.io resources bastion acts on (v1, v1beta1 and v1alpha3 share a
+schema). Fields bastion does not implement are still declared, so valid Istio YAML is accepted and
+the translator can say precisely which setting it ignores."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from bastion.api.base import ObjectMeta, Strict
+
+
+class TLSMode(StrEnum):
+    PASSTHROUGH = "PASSTHROUGH"
+    SIMPLE = "SIMPLE"
+    MUTUAL = "MUTUAL"
+    AUTO_PASSTHROUGH = "AUTO_PASSTHROUGH"
+    ISTIO_MUTUAL = "ISTIO_MUTUAL"
+    OPTIONAL_MUTUAL = "OPTIONAL_MUTUAL"
+
+
+class TLSProtocol(StrEnum):
+    TLS_AUTO = "TLS_AUTO"
+    TLSV1_0 = "TLSV1_0"
+    TLSV1_1 = "TLSV1_1"
+    TLSV1_2 = "TLSV1_2"
+    TLSV1_3 = "TLSV1_3"
+
+
+class Port(Strict):
+    number: int = Field(ge=0, le=65535)
+    protocol: str
+    name: str
+    target_port: int | None = None
+
+
+class ServerTLSSettings(Strict):
+    https_redirect: bool = False
+    mode: TLSMode = TLSMode.PASSTHROUGH
+    server_certificate: str | None = None
+    private_key: str | None = None
+    ca_certificates: str | None = None
+    credential_name: str | None = None
+    credential_names: list[str] = Field(default_factory=list)
+    ca_cert_credential_name: str | None = None
+    tls_certificates: list[dict[str, Any]] = Field(default_factory=list)
+    subject_alt_names: list[str] = Field(default_factory=list)
+    verify_certificate_spki: list[str] = Field(default_factory=list)
+    verify_certificate_hash: list[str] = Field(default_factory=list)
+    min_protocol_version: TLSProtocol = TLSProtocol.TLS_AUTO
+    max_protocol_version: TLSProtocol = TLSProtocol.TLS_AUTO
+    cipher_suites: list[str] = Field(default_factory=list)
+    ecdh_curves: list[str] = Field(default_factory=list)
+    ca_crl: str | None = None
+    insecure_skip_verify: bool | None = None
+
+
+class Server(Strict):
+    port: Port
+    bind: str | None = None
+    hosts: list[str] = Field(min_length=1)
+    tls: ServerTLSSettings | None = None
+    name: str | None = None
+    default_endpoint: str | None = None
+
+
+class GatewaySpec(Strict):
+    servers: list[Server] = Field(min_length=1)
+    selector: dict[str, str] = Field(default_factory=dict)
+
+
+class StringMatch(Strict):
+    exact: str | None = None
+    prefix: str | None = None
+    regex: str | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> StringMatch:
+        set_fields = [f for f in ("exact", "prefix", "regex") if getattr(self, f) is not None]
+        if len(set_fields) > 1:
+            raise ValueError(f"only one of exact, prefix, regex may be set (got {set_fields})")
+        return self
+
+
+class HTTPMatchRequest(Strict):
+    name: str | None = None
+    uri: StringMatch | None = None
+    scheme: StringMatch | None = None
+    method: StringMatch | None = None
+    authority: StringMatch | None = None
+    headers: dict[str, StringMatch] = Field(default_factory=dict)
+    port: int | None = None
+    source_labels: dict[str, str] = Field(default_factory=dict)
+    gateways: list[str] = Field(default_factory=list)
+    query_params: dict[str, StringMatch] = Field(default_factory=dict)
+    ignore_uri_case: bool = False
+    without_headers: dict[str, StringMatch] = Field(default_factory=dict)
+    source_namespace: str | None = None
+    stat_prefix: str | None = None
+
+
+class PortSelector(Strict):
+    number: int = Field(ge=1, le=65535)
+
+
+class Destination(Strict):
+    host: str = Field(min_length=1)
+    subset: str | None = None
+    port: PortSelector | None = None
+
+
+class HeaderOperations(Strict):
+    set: dict[str, str] = Field(default_factory=dict)
+    add: dict[str, str] = Field(default_factory=dict)
+    remove: list[str] = Field(default_factory=list)
+
+
+class Headers(Strict):
+    request: HeaderOperations | None = None
+    response: HeaderOperations | None = None
+
+
+class HTTPRouteDestination(Strict):
+    destination: Destination
+    weight: int | None = Field(default=None, ge=0)
+    headers: Headers | None = None
+
+
+class HTTPRedirect(Strict):
+    uri: str | None = None
+    authority: str | None = None
+    port: int | None = None
+    derive_port: str | None = None
+    scheme: str | None = None
+    redirect_code: int | None = None
+
+
+class HTTPRewrite(Strict):
+    uri: str | None = None
+    authority: str | None = None
+    uri_regex_rewrite: dict[str, str] | None = None
+
+
+class HTTPRetry(Strict):
+    attempts: int = Field(default=0, ge=0)
+    per_try_timeout: str | None = None
+    retry_on: str | None = None
+    retry_remote_localities: bool | None = None
+    retry_ignore_previous_hosts: bool | None = None
+    backoff: str | None = None
+
+
+class HTTPBody(Strict):
+    string: str | None = None
+    bytes: str | None = None
+
+
+class HTTPDirectResponse(Strict):
+    status: int = Field(ge=200, le=599)
+    body: HTTPBody | None = None
+
+
+class HTTPRoute(Strict):
+    name: str | None = None
+    match: list[HTTPMatchRequest] = Field(default_factory=list)
+    route: list[HTTPRouteDestination] = Field(default_factory=list)
+    redirect: HTTPRedirect | None = None
+    direct_response: HTTPDirectResponse | None = None
+    delegate: dict[str, Any] | None = None
+    rewrite: HTTPRewrite | None = None
+    timeout: str | None = None
+    retries: HTTPRetry | None = None
+    fault: dict[str, Any] | None = None
+    mirror: dict[str, Any] | None = None
+    mirrors: list[dict[str, Any]] = Field(default_factory=list)
+    mirror_percent: int | None = None
+    mirror_percentage: dict[str, Any] | None = None
+    cors_policy: dict[str, Any] | None = None
+    headers: Headers | None = None
+
+    @model_validator(mode="after")
+    def _has_action(self) -> HTTPRoute:
+        if not (self.route or self.redirect or self.direct_response or self.delegate):
+            raise ValueError("one of route, redirect, directResponse or delegate is required")
+        if self.route and (self.redirect or self.direct_response):
+            raise ValueError("route cannot be combined with redirect or directResponse")
+        return self
+
+
+class VirtualServiceSpec(Strict):
+    hosts: list[str] = Field(min_length=1)
+    gateways: list[str] = Field(default_factory=list)
+    http: list[HTTPRoute] = Field(default_factory=list)
+    tls: list[dict[str, Any]] = Field(default_factory=list)
+    tcp: list[dict[str, Any]] = Field(default_factory=list)
+    export_to: list[str] = Field(default_factory=list)
+
+
+class ServicePort(Strict):
+    number: int = Field(ge=1, le=65535)
+    protocol: str | None = None
+    name: str | None = None
+    target_port: int | None = None
+
+
+class WorkloadEntry(Strict):
+    address: str | None = None
+    ports: dict[str, int] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    network: str | None = None
+    locality: str | None = None
+    weight: int | None = None
+    service_account: str | None = None
+
+
+class ServiceEntrySpec(Strict):
+    hosts: list[str] = Field(min_length=1)
+    addresses: list[str] = Field(default_factory=list)
+    ports: list[ServicePort] = Field(default_factory=list)
+    location: str | None = None
+    resolution: str = "NONE"
+    endpoints: list[WorkloadEntry] = Field(default_factory=list)
+    workload_selector: dict[str, Any] | None = None
+    export_to: list[str] = Field(default_factory=list)
+    subject_alt_names: list[str] = Field(default_factory=list)
+
+
+class IstioObject(Strict):
+    api_version: str
+    kind: str
+    metadata: ObjectMeta
+    status: dict[str, Any] | None = None
+
+
+class Gateway(IstioObject):
+    spec: GatewaySpec
+
+
+class VirtualService(IstioObject):
+    spec: VirtualServiceSpec
+
+
+class ServiceEntry(IstioObject):
+    spec: ServiceEntrySpec

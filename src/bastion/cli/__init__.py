@@ -1,0 +1,1 @@
+"""The kubectl-shaped command line."""

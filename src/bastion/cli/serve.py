@@ -1,0 +1,63 @@
+"""`bastion serve`: run the control plane and its gateway."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from bastion.cli.common import State, pass_state
+from bastion.server.app import ServeConfig, serve
+from bastion.translate.istio import Options, Workload
+
+
+def _port_map(values: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
+    out = []
+    for value in values:
+        left, sep, right = value.partition("=")
+        if not sep or not left.isdigit() or not right.isdigit():
+            raise click.BadParameter(f"{value!r}: expected GATEWAY_PORT=LOCAL_PORT, e.g. 443=8443")
+        out.append((int(left), int(right)))
+    return tuple(out)
+
+
+def _labels(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{value!r}: expected KEY=VALUE")
+        out.append((key, val))
+    return tuple(out)
+
+
+@click.command("serve")
+@click.option("--port-map", multiple=True, metavar="GW=LOCAL",
+              help="Bind Gateway port GW on local port LOCAL (repeatable), e.g. 443=8443.")
+@click.option("--bind-address", default="0.0.0.0", show_default=True,
+              help="Address the gateway's listeners bind.")
+@click.option("--gateway-namespace", default="istio-system", show_default=True,
+              help="Namespace of the gateway workload; credentials are read from it.")
+@click.option("--gateway-label", "labels", multiple=True, metavar="KEY=VALUE",
+              help="Label of the gateway workload for Gateway selectors "
+                   "(default: istio=ingressgateway).")
+@click.option("--gateway-name", default="istio-ingressgateway", show_default=True)
+@click.option("--no-envoy", is_flag=True, help="Serve xDS without starting Envoy.")
+@click.option("--concurrency", type=int, default=None, help="Envoy worker threads.")
+@click.option("--debounce", default=0.02, show_default=True,
+              help="Seconds to gather changes before translating.")
+@click.option("--log-level", default="INFO", show_default=True)
+@click.option("--envoy-log-level", default="info", show_default=True)
+@pass_state
+def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
+                  gateway_namespace: str, labels: tuple[str, ...], gateway_name: str,
+                  no_envoy: bool, concurrency: int | None, debounce: float, log_level: str,
+                  envoy_log_level: str) -> None:
+    """Run the control plane, its local API, its ADS server and the Envoy gateway."""
+    workload = Workload(labels=_labels(labels) or Workload().labels, namespace=gateway_namespace)
+    config = ServeConfig(
+        state_dir=state.state_dir, workload=workload,
+        options=Options(bind_address=bind_address, port_map=_port_map(port_map)),
+        gateway_name=gateway_name, run_envoy=not no_envoy, concurrency=concurrency,
+        envoy_log_level=envoy_log_level, debounce_s=debounce, log_level=log_level.upper())
+    asyncio.run(serve(config))

@@ -1,0 +1,226 @@
+"""Frozen dataclasses describing one gateway's configuration.
+
+The IR names listeners, SNI chains, TLS policies, virtual hosts, routes, backends and credentials; it
+carries the source object of each so problems and dumps point back at what the user wrote. It knows
+nothing about Envoy: a different data plane, or a different config source (Gateway API), meets the
+rest of bastion here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from bastion.diag import ObjectRef
+from bastion.ir.secret import PrivateBytes
+
+
+class TlsMode(StrEnum):
+    SIMPLE = "SIMPLE"
+    MUTUAL = "MUTUAL"
+    OPTIONAL_MUTUAL = "OPTIONAL_MUTUAL"
+
+
+class PathKind(StrEnum):
+    EXACT = "exact"
+    PREFIX = "prefix"
+    REGEX = "regex"
+
+
+@dataclass(frozen=True)
+class StringMatch:
+    kind: PathKind
+    value: str
+    ignore_case: bool = False
+
+
+@dataclass(frozen=True)
+class HeaderMatch:
+    name: str
+    match: StringMatch | None  # None: the header must be present
+    invert: bool = False
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    path: StringMatch
+    headers: tuple[HeaderMatch, ...] = ()
+    query: tuple[HeaderMatch, ...] = ()
+
+
+@dataclass(frozen=True)
+class HeaderOps:
+    set: tuple[tuple[str, str], ...] = ()
+    add: tuple[tuple[str, str], ...] = ()
+    remove: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.set or self.add or self.remove)
+
+
+@dataclass(frozen=True)
+class BackendRef:
+    """A backend service port: resolved to a `Backend` if it exists, else a dangling reference
+    (Envoy then answers 503, as Istio does for an unknown destination)."""
+
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class WeightedBackend:
+    backend: BackendRef
+    weight: int
+    request_headers: HeaderOps = HeaderOps()
+    response_headers: HeaderOps = HeaderOps()
+
+
+@dataclass(frozen=True)
+class Forward:
+    backends: tuple[WeightedBackend, ...]
+    timeout_ms: int = 0  # 0: no route timeout, Istio's default
+    retry_attempts: int = 2
+    retry_on: str = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
+    per_try_timeout_ms: int = 0
+    rewrite_prefix: str | None = None
+    rewrite_authority: str | None = None
+
+
+@dataclass(frozen=True)
+class Redirect:
+    path: str | None
+    authority: str | None
+    scheme: str | None
+    port: int | None
+    code: int
+
+
+@dataclass(frozen=True)
+class DirectResponse:
+    status: int
+    body: str | None
+
+
+Action = Forward | Redirect | DirectResponse
+
+
+@dataclass(frozen=True)
+class Route:
+    match: RouteMatch
+    action: Action
+    source: ObjectRef
+    request_headers: HeaderOps = HeaderOps()
+    response_headers: HeaderOps = HeaderOps()
+
+
+@dataclass(frozen=True)
+class VirtualHost:
+    host: str  # the host this vhost was made for, e.g. "httpbin.example.com"
+    port: int  # the gateway (server) port
+    domains: tuple[str, ...]
+    routes: tuple[Route, ...]
+    require_tls: bool = False
+
+
+@dataclass(frozen=True)
+class TlsPolicy:
+    mode: TlsMode
+    certificates: tuple[str, ...]  # credential names, e.g. ("httpbin-credential",)
+    ca: str | None  # CA credential name for client verification
+    min_version: str | None = None  # "1.2", "1.3"; None: bastion's default (1.2)
+    max_version: str | None = None
+    cipher_suites: tuple[str, ...] = ()
+    ecdh_curves: tuple[str, ...] = ()
+    subject_alt_names: tuple[str, ...] = ()
+    verify_spki: tuple[str, ...] = ()
+    verify_hash: tuple[str, ...] = ()
+    skip_verify: bool = False
+
+
+@dataclass(frozen=True)
+class RouteTableKey:
+    """What names a server's route table. Plain HTTP servers of one port share one table
+    (`port_name` empty); each TLS-terminating server has its own."""
+
+    protocol: str  # "http" or "https"
+    port: int
+    port_name: str = ""
+    gateway: str = ""
+    namespace: str = ""
+
+
+@dataclass(frozen=True)
+class Server:
+    """One SNI filter chain (HTTPS) or the plain-HTTP handler of a port."""
+
+    route_table: RouteTableKey
+    sni: tuple[str, ...]  # empty: matches any SNI, including none
+    tls: TlsPolicy | None
+    virtual_hosts: tuple[VirtualHost, ...]
+    sources: tuple[ObjectRef, ...]
+    stat_name: str = ""
+
+
+@dataclass(frozen=True)
+class Listener:
+    port: int  # the Gateway server port, e.g. 443
+    bind_address: str
+    bind_port: int  # where Envoy listens, after --port-map
+    servers: tuple[Server, ...]
+
+    @property
+    def is_tls(self) -> bool:
+        return any(s.tls is not None for s in self.servers)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    address: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Backend:
+    ref: BackendRef
+    endpoints: tuple[Endpoint, ...]
+    source: ObjectRef
+    http2: bool = False
+    dns: bool = False  # endpoints are host names to resolve, not addresses
+
+
+@dataclass(frozen=True)
+class CertificateSummary:
+    """What a person needs to see about a certificate; never key material."""
+
+    subject: str
+    serial: str
+    not_before: str
+    not_after: str
+    dns_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TlsCredential:
+    name: str
+    certificate_chain: bytes
+    private_key: PrivateBytes = field(repr=False)
+    source: ObjectRef | None = None
+    summary: CertificateSummary | None = None
+    ocsp_staple: bytes | None = None
+
+
+@dataclass(frozen=True)
+class CaCredential:
+    name: str
+    trusted_ca: bytes
+    crl: bytes | None
+    source: ObjectRef | None = None
+    summaries: tuple[CertificateSummary, ...] = ()
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    listeners: tuple[Listener, ...] = ()
+    backends: tuple[Backend, ...] = ()
+    tls_credentials: tuple[TlsCredential, ...] = ()
+    ca_credentials: tuple[CaCredential, ...] = ()

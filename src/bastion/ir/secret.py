@@ -1,0 +1,29 @@
+"""Private key bytes as a type whose every printable form is redacted."""
+
+from __future__ import annotations
+
+REDACTED = "[redacted]"
+
+
+class PrivateBytes:
+    """Holds key material. `repr`, `str` and YAML dumps never show it; only `.reveal()` does, and
+    only the xDS builder calls that."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+
+    def reveal(self) -> bytes:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"PrivateBytes({REDACTED})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PrivateBytes) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)

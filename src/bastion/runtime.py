@@ -1,0 +1,326 @@
+"""The one place that wires the store, translation, snapshots and connected gateways together.
+
+A change in the store marks the configuration dirty; after a short debounce it is translated whole
+(the core is pure and cached, so this is cheap), checked for consistency, and published to every
+connected gateway. A translation that fails inside bastion, or yields an inconsistent snapshot,
+publishes nothing: the last good configuration stays in force.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from bastion.api import admission, kinds
+from bastion.api.admission import Admitted, Refused, StoreKey
+from bastion.diag import Diagnostic, ObjectRef, Severity
+from bastion.store import ApplyOutcome, Store, StoredObject
+from bastion.translate.istio import Options, Resources, Workload, to_ir
+from bastion.translate.xds import to_xds
+from bastion.translate.xds.resources import SECRET, SHORT_NAMES
+from bastion.xds.protocol import Event, Session
+from bastion.xds.snapshot import Snapshot, build_snapshot, consistency_problems
+
+log = logging.getLogger("bastion")
+
+
+@dataclass
+class Connection:
+    session: Session
+    queue: asyncio.Queue[Any]
+    peer: str
+    connected_at: float = field(default_factory=time.time)
+
+
+@dataclass
+class RuntimeConfig:
+    workload: Workload = field(default_factory=Workload)
+    options: Options = field(default_factory=Options)
+    debounce_s: float = 0.02
+
+
+class Runtime:
+    def __init__(self, store: Store, config: RuntimeConfig) -> None:
+        self.store = store
+        self.config = config
+        self.snapshot: Snapshot | None = None
+        self.diagnostics: tuple[Diagnostic, ...] = ()
+        self.connections: list[Connection] = []
+        self.translate_error: str = ""
+        self.last_build_ms: float = 0.0
+        self._models: dict[StoreKey, tuple[int, BaseModel | None]] = {}
+        self._dirty = asyncio.Event()
+        self._progress = asyncio.Condition()
+        self._secret_summaries: dict[str, str] = {}
+
+    # -- the rebuild loop -------------------------------------------------------------------
+
+    def mark_dirty(self) -> None:
+        self._dirty.set()
+
+    async def run(self) -> None:
+        self.rebuild()
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(self.config.debounce_s)
+            self._dirty.clear()
+            self.rebuild()
+
+    def _model(self, obj: StoredObject) -> BaseModel | None:
+        cached = self._models.get(obj.key)
+        if cached is not None and cached[0] == obj.revision:
+            return cached[1]
+        result = admission.admit(obj.body, obj.key.namespace or "default")
+        model = result.model if isinstance(result, Admitted) else None
+        self._models[obj.key] = (obj.revision, model)
+        return model
+
+    def rebuild(self) -> None:
+        started = time.perf_counter()
+        generation = self.store.revision
+        objects = self.store.all()
+        live = {o.key for o in objects}
+        for stale in [k for k in self._models if k not in live]:
+            del self._models[stale]
+        try:
+            models = [m for m in (self._model(o) for o in objects) if m is not None]
+            result = to_ir(Resources.from_models(models), self.config.workload,
+                           self.config.options)
+            snapshot = build_snapshot(to_xds(result.config), generation)
+            problems = consistency_problems(snapshot)
+        except Exception as exc:  # a bug in bastion, not a user error
+            log.exception("internal error while translating revision %d; keeping the last "
+                          "good configuration", generation)
+            self.translate_error = f"{type(exc).__name__}: {exc}"
+            return
+        if problems:
+            log.error("inconsistent snapshot for revision %d, not published: %s", generation,
+                      "; ".join(problems))
+            self.translate_error = "inconsistent snapshot: " + "; ".join(problems)
+            return
+        self.translate_error = ""
+        self._log_diagnostics(result.diagnostics)
+        self._log_secret_changes(snapshot, result.config)
+        self.diagnostics = result.diagnostics
+        self.snapshot = snapshot
+        self.last_build_ms = (time.perf_counter() - started) * 1000
+        for conn in self.connections:
+            conn.queue.put_nowait(snapshot)
+        log.debug("built revision %d in %.1f ms", generation, self.last_build_ms)
+        asyncio.get_event_loop().create_task(self._notify())
+
+    def _log_diagnostics(self, diagnostics: tuple[Diagnostic, ...]) -> None:
+        old, new = set(self.diagnostics), set(diagnostics)
+        for diag in sorted(new - old):
+            level = logging.ERROR if diag.severity == Severity.ERROR else logging.WARNING
+            log.log(level, "%s", diag)
+        for diag in sorted(old - new):
+            log.info("resolved: %s", diag)
+
+    def _log_secret_changes(self, snapshot: Snapshot, config: Any) -> None:
+        summaries: dict[str, str] = {}
+        for cred in config.tls_credentials:
+            s = cred.summary
+            summaries["kubernetes://" + cred.name] = (
+                f"from secret {cred.source.namespace}/{cred.source.name}, serial {s.serial}, "
+                f"subject {s.subject}, not after {s.not_after}")
+        for ca in config.ca_credentials:
+            summaries["kubernetes://" + ca.name] = (
+                f"CA from secret {ca.source.namespace}/{ca.source.name}, "
+                f"{len(ca.summaries)} certificate(s)" + (", with CRL" if ca.crl else ""))
+        previous = self.snapshot.hashes(SECRET) if self.snapshot else {}
+        current = snapshot.hashes(SECRET)
+        for name in sorted(current):
+            if name not in previous:
+                log.info("secret %s added (%s)", name, summaries.get(name, ""))
+            elif previous[name] != current[name]:
+                log.info("secret %s updated (%s)", name, summaries.get(name, ""))
+        for name in sorted(set(previous) - set(current)):
+            log.info("secret %s removed from the gateway", name)
+        self._secret_summaries = summaries
+
+    # -- connected gateways -----------------------------------------------------------------
+
+    def connect(self, peer: str) -> Connection:
+        conn = Connection(Session(), asyncio.Queue(), peer)
+        if self.snapshot is not None:
+            conn.session.snapshot = self.snapshot
+        self.connections.append(conn)
+        return conn
+
+    def disconnect(self, conn: Connection) -> None:
+        if conn in self.connections:
+            self.connections.remove(conn)
+        log.info("gateway %s disconnected", conn.session.node_id or conn.peer)
+
+    def record_events(self, conn: Connection, events: list[Event]) -> None:
+        node = conn.session.node_id or conn.peer
+        for event in events:
+            kind = event.short_type
+            names = ", ".join(event.names)
+            if event.kind == "nack":
+                log.error("gateway %s rejected (NACK) %s version %s [%s]: %s", node, kind,
+                          event.version, names, event.message)
+            elif event.kind == "subscribe":
+                log.info("gateway %s requested %s: %s", node, kind, names)
+            elif event.kind == "ack" and kind == "SDS":
+                log.info("gateway %s accepted (ACK) %s version %s: %s", node, kind,
+                         event.version, names)
+            elif event.kind == "ack":
+                log.debug("gateway %s ACK %s version %s", node, kind, event.version)
+            elif event.kind == "send":
+                level = logging.INFO if kind == "SDS" else logging.DEBUG
+                log.log(level, "pushed %s version %s to %s: %s", kind, event.version, node,
+                        names or "(none)")
+        if events:
+            asyncio.get_event_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._progress:
+            self._progress.notify_all()
+
+    async def wait_synced(self, revision: int, timeout: float) -> bool:
+        """Until a connected gateway holds a snapshot built from `revision` or later."""
+        def done() -> bool:
+            return any(c.session.synced_generation >= revision for c in self.connections)
+
+        async with self._progress:
+            try:
+                await asyncio.wait_for(self._progress.wait_for(done), timeout)
+            except TimeoutError:
+                return False
+        return True
+
+    # -- operations for the local API -------------------------------------------------------
+
+    def apply(self, objects: list[Any], namespace: str, create_only: bool = False,
+              dry_run: bool = False) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = []
+        accepted: list[tuple[int, Admitted]] = []
+        for raw in objects:
+            verdict = admission.admit(raw, namespace)
+            if isinstance(verdict, Refused):
+                log.warning("refused: %s", verdict.message)
+                results.append({"ok": False, "error": verdict.message, "reason": "Invalid"})
+                continue
+            results.append({"ok": True, "resource": f"{verdict.info.resource}/{verdict.key.name}",
+                            "warnings": [str(w) for w in verdict.warnings]})
+            accepted.append((len(results) - 1, verdict))
+        if create_only:
+            for index, verdict in accepted:
+                if self.store.get(verdict.key) is not None:
+                    results[index] = {"ok": False, "reason": "AlreadyExists", "error": (
+                        f"{verdict.info.resource} {verdict.key.name!r} already exists")}
+            accepted = [(i, v) for i, v in accepted if results[i]["ok"]]
+        if dry_run:
+            for index, _ in accepted:
+                results[index]["outcome"] = "configured (dry run)"
+            return results
+        outcomes = self.store.apply([(v.key, v.body) for _, v in accepted])
+        for (index, verdict), outcome in zip(accepted, outcomes, strict=True):
+            results[index]["outcome"] = str(outcome)
+            results[index]["revision"] = self.store.revision
+            if outcome != ApplyOutcome.UNCHANGED:
+                log.info("%s %s", str(verdict.key.ref), outcome)
+        if any(o != ApplyOutcome.UNCHANGED for o in outcomes):
+            self.mark_dirty()
+        return results
+
+    def resolve_kind(self, name: str) -> tuple[str, str] | None:
+        info = kinds.resolve_kind_name(name)
+        if info is not None:
+            return info.group, info.kind
+        word = name.lower()
+        for obj in self.store.all():
+            kind = obj.key.kind.lower()
+            if word in (kind, kind + "s", kind + "es"):
+                return obj.key.group, obj.key.kind
+        return None
+
+    def delete(self, targets: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+        """targets: (kind name as typed or exact kind, namespace, name)."""
+        results: list[dict[str, Any]] = []
+        keys: list[StoreKey] = []
+        for kind_name, namespace, name in targets:
+            resolved = self.resolve_kind(kind_name)
+            if resolved is None:
+                results.append({"ok": False, "reason": "NotFound", "error": (
+                    f'{name}: the server doesn\'t have a resource type "{kind_name}"')})
+                continue
+            group, kind = resolved
+            info = kinds.info_for(group, kind) or kinds.generic_kind_info(group, kind)
+            key = StoreKey(group, kind, namespace if info.namespaced else "", name)
+            if self.store.get(key) is None:
+                results.append({"ok": False, "reason": "NotFound", "error": (
+                    f'{info.resource} "{name}" not found')})
+                continue
+            keys.append(key)
+            results.append({"ok": True, "resource": f"{info.resource}/{name}",
+                            "outcome": "deleted"})
+        gone = self.store.delete(keys)
+        for obj in gone:
+            log.info("%s deleted", obj.key.ref)
+        if gone:
+            self.mark_dirty()
+        return results
+
+    def get(self, kind_name: str, namespace: str | None, name: str | None
+            ) -> tuple[list[dict[str, Any]], str | None]:
+        resolved = self.resolve_kind(kind_name)
+        if resolved is None:
+            info = kinds.resolve_kind_name(kind_name)
+            if info is None:
+                return [], f'the server doesn\'t have a resource type "{kind_name}"'
+            resolved = info.group, info.kind
+        group, kind = resolved
+        info = kinds.info_for(group, kind) or kinds.generic_kind_info(group, kind)
+        objects = self.store.list(group, kind, namespace if info.namespaced else None)
+        if name is not None:
+            objects = [o for o in objects if o.key.name == name]
+            if not objects:
+                return [], f'{info.resource} "{name}" not found'
+        return [o.body for o in objects], None
+
+    def object_revision(self, kind_name: str, namespace: str, name: str) -> int | None:
+        resolved = self.resolve_kind(kind_name)
+        if resolved is None:
+            return None
+        group, kind = resolved
+        info = kinds.info_for(group, kind) or kinds.generic_kind_info(group, kind)
+        obj = self.store.get(StoreKey(group, kind, namespace if info.namespaced else "", name))
+        return obj.revision if obj else None
+
+    def status(self) -> dict[str, Any]:
+        gateways = []
+        for conn in self.connections:
+            s = conn.session
+            types = {}
+            for type_url, state in sorted(s.types.items()):
+                types[SHORT_NAMES.get(type_url, type_url)] = {
+                    "sent": state.version_sent,
+                    "acked": state.version_acked,
+                    "resources": len(state.acked),
+                    "nacks": state.nack_count,
+                    "lastNack": state.last_nack.message if state.last_nack else None,
+                }
+            gateways.append({
+                "node": s.node_id, "peer": conn.peer,
+                "connectedSeconds": round(time.time() - conn.connected_at, 1),
+                "inSync": s.in_sync(), "syncedRevision": s.synced_generation, "types": types,
+            })
+        return {
+            "revision": self.store.revision,
+            "snapshotRevision": self.snapshot.generation if self.snapshot else None,
+            "translateError": self.translate_error,
+            "gateways": gateways,
+            "diagnostics": [d.to_dict() for d in self.diagnostics],
+            "secrets": dict(sorted(self._secret_summaries.items())),
+        }
+
+    def diagnostics_for(self, ref: ObjectRef) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.object == ref]

@@ -1,0 +1,1 @@
+"""Local stand-ins for the task's sample backends: the real httpbin, and Istio's helloworld."""

@@ -1,0 +1,117 @@
+"""`bastion serve`: one process owning the store, the local API, the ADS server and Envoy."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from envoy.service.discovery.v3 import ads_pb2_grpc
+
+from bastion.runtime import Runtime, RuntimeConfig
+from bastion.server.ads import AggregatedDiscovery
+from bastion.server.api import serve_api
+from bastion.server.envoy import EnvoySupervisor
+from bastion.server.handlers import Handlers
+from bastion.store import Store
+from bastion.translate.istio import Options, Workload
+from bastion.translate.xds.bootstrap import build_bootstrap
+
+log = logging.getLogger("bastion")
+MAX_MESSAGE = 512 * 1024 * 1024
+
+
+@dataclass
+class ServeConfig:
+    state_dir: Path
+    workload: Workload = field(default_factory=Workload)
+    options: Options = field(default_factory=Options)
+    gateway_name: str = "istio-ingressgateway"
+    run_envoy: bool = True
+    concurrency: int | None = None
+    envoy_log_level: str = "info"
+    debounce_s: float = 0.02
+    log_level: str = "INFO"
+
+
+def prepare_state_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def setup_logging(state_dir: Path, level: str) -> None:
+    root = logging.getLogger("bastion")
+    root.setLevel(level)
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    file_handler = logging.FileHandler(state_dir / "bastion.log")
+    file_handler.setFormatter(formatter)
+    stream = logging.StreamHandler()
+    stream.setFormatter(formatter)
+    root.handlers[:] = [file_handler, stream]
+    root.propagate = False
+
+
+async def serve(config: ServeConfig) -> None:
+    state = config.state_dir
+    prepare_state_dir(state)
+    setup_logging(state, config.log_level)
+    store = Store(state / "store.db")
+    runtime = Runtime(store, RuntimeConfig(config.workload, config.options, config.debounce_s))
+
+    xds_path = state / "xds.sock"
+    xds_path.unlink(missing_ok=True)
+    server = grpc.aio.server(options=[
+        ("grpc.max_receive_message_length", MAX_MESSAGE),
+        ("grpc.max_send_message_length", MAX_MESSAGE),
+    ])
+    ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(
+        AggregatedDiscovery(runtime), server)
+    server.add_insecure_port(f"unix:{xds_path}")
+    old_umask = os.umask(0o177)
+    try:
+        await server.start()
+    finally:
+        os.umask(old_umask)
+    os.chmod(xds_path, 0o600)
+
+    supervisor = None
+    if config.run_envoy:
+        labels = config.workload.label_map
+        bootstrap = build_bootstrap(
+            node_id=f"router~{config.gateway_name}.{config.workload.namespace}~"
+                    f"{socket.gethostname()}",
+            cluster=config.gateway_name, namespace=config.workload.namespace, labels=labels,
+            xds_socket=str(xds_path))
+        supervisor = EnvoySupervisor(state, bootstrap, concurrency=config.concurrency,
+                                     log_level=config.envoy_log_level)
+    api = await serve_api(state / "api.sock", Handlers(runtime, supervisor))
+    builder = asyncio.create_task(runtime.run())
+    if supervisor is not None:
+        await supervisor.start()
+    log.info("bastion serving: state %s, gateway %s/%s, labels %s, ports %s", state,
+             config.workload.namespace, config.gateway_name,
+             ",".join(f"{k}={v}" for k, v in config.workload.labels),
+             ",".join(f"{a}->{b}" for a, b in config.options.port_map) or "as declared")
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    api.close()
+    builder.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await builder
+    if supervisor is not None:
+        await supervisor.stop()
+    await server.stop(grace=0.5)
+    store.close()
+    for path in (state / "api.sock", xds_path):
+        path.unlink(missing_ok=True)

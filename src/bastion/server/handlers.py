@@ -1,0 +1,80 @@
+"""What each local API operation does: a thin mapping from requests to the runtime."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bastion.runtime import Runtime
+from bastion.server.envoy import EnvoySupervisor
+
+
+class Handlers:
+    def __init__(self, runtime: Runtime, envoy: EnvoySupervisor | None) -> None:
+        self.runtime = runtime
+        self.envoy = envoy
+
+    async def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        method = getattr(self, f"op_{op}", None) if isinstance(op, str) else None
+        if method is None:
+            return {"ok": False, "error": f"unknown operation {op!r}"}
+        return await method(request)
+
+    async def op_ping(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True}
+
+    async def op_apply(self, request: dict[str, Any]) -> dict[str, Any]:
+        results = self.runtime.apply(request["objects"], request.get("namespace") or "default",
+                                     create_only=bool(request.get("createOnly")),
+                                     dry_run=bool(request.get("dryRun")))
+        return {"ok": all(r["ok"] for r in results), "results": results}
+
+    async def op_delete(self, request: dict[str, Any]) -> dict[str, Any]:
+        targets = [(t["kind"], t.get("namespace") or request.get("namespace") or "default",
+                    t["name"]) for t in request["targets"]]
+        results = self.runtime.delete(targets)
+        return {"ok": all(r["ok"] for r in results), "results": results}
+
+    async def op_get(self, request: dict[str, Any]) -> dict[str, Any]:
+        namespace = None if request.get("allNamespaces") else (
+            request.get("namespace") or "default")
+        items, error = self.runtime.get(request["kind"], namespace, request.get("name"))
+        if error:
+            return {"ok": False, "error": error}
+        return {"ok": True, "items": items}
+
+    async def op_status(self, request: dict[str, Any]) -> dict[str, Any]:
+        status = self.runtime.status()
+        status["envoy"] = self.envoy.status() if self.envoy else None
+        return {"ok": True, "status": status}
+
+    async def op_env(self, request: dict[str, Any]) -> dict[str, Any]:
+        options = self.runtime.config.options
+        host = options.bind_address
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        return {"ok": True, "env": {
+            "INGRESS_HOST": host,
+            "INGRESS_PORT": str(options.bind_port(80)),
+            "SECURE_INGRESS_PORT": str(options.bind_port(443)),
+            "TCP_INGRESS_PORT": str(options.bind_port(31400)),
+        }}
+
+    async def op_wait(self, request: dict[str, Any]) -> dict[str, Any]:
+        namespace = request.get("namespace") or "default"
+        revision = self.runtime.object_revision(request["kind"], namespace, request["name"])
+        if revision is None:
+            return {"ok": False, "error": (
+                f"{request['kind']} {namespace}/{request['name']} not found")}
+        timeout = float(request.get("timeout", 30))
+        if await self.runtime.wait_synced(revision, timeout):
+            return {"ok": True, "revision": revision}
+        return {"ok": False, "error": (
+            f"timed out after {timeout:g}s waiting for the gateway to accept revision "
+            f"{revision} of {request['kind']} {namespace}/{request['name']}")}
+
+    async def op_admin(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Where Envoy's admin interface listens (loopback), for proxy-config commands."""
+        if self.envoy is None or not self.envoy.admin_address:
+            return {"ok": False, "error": "the gateway's Envoy is not running"}
+        return {"ok": True, "admin": self.envoy.admin_address}

@@ -1,0 +1,1 @@
+"""Pure translation: Istio resources to the IR, and the IR to Envoy resources."""

@@ -1,0 +1,205 @@
+"""Reading gateway credentials from Secrets with Istio's key rules, and checking them before
+anything reaches Envoy: PEM that parses, a key that matches its certificate, a key Envoy accepts.
+
+Pure: parsing uses `cryptography` on bytes already in memory.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.utils import CryptographyDeprecationWarning
+
+from bastion.api import core
+from bastion.diag import ObjectRef
+from bastion.ir.model import CaCredential, CertificateSummary, TlsCredential
+from bastion.ir.secret import PrivateBytes
+
+KUBERNETES_PREFIX = "kubernetes://"
+CA_SUFFIX = "-cacert"
+SUPPORTED_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
+PEM_CRL = re.compile(rb"-----BEGIN X509 CRL-----.*?-----END X509 CRL-----", re.S)
+
+
+class CredentialError(Exception):
+    """A credential that cannot be used; the message names the secret and the reason."""
+
+
+@dataclass(frozen=True)
+class SecretLookup:
+    secrets: dict[tuple[str, str], core.Secret]
+    namespace: str
+
+    def get(self, name: str) -> core.Secret | None:
+        return self.secrets.get((self.namespace, name))
+
+
+def credential_name(value: str) -> str:
+    """`kubernetes://foo` and `foo` both name the Secret `foo`; other schemes are not served."""
+    if value.startswith(KUBERNETES_PREFIX):
+        return value[len(KUBERNETES_PREFIX):]
+    if "://" in value:
+        scheme = value.split("://", 1)[0]
+        raise CredentialError(f"credential scheme {scheme}:// is not supported; use a Secret name")
+    return value
+
+
+def _values(secret: core.Secret) -> dict[str, bytes]:
+    return secret.values()
+
+
+def _refuse_reserved(secret: core.Secret, values: dict[str, bytes]) -> None:
+    name = secret.metadata.name
+    if name.startswith(("istio", "prometheus")):
+        raise CredentialError(
+            f"secret {secret.metadata.namespace}/{name}: names starting with 'istio' or "
+            "'prometheus' are not used by gateways")
+    if "token" in values:
+        raise CredentialError(
+            f"secret {secret.metadata.namespace}/{name}: carries a 'token' key, so it is not "
+            "used by gateways")
+
+
+def summarize(cert: x509.Certificate) -> CertificateSummary:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns = tuple(san.get_values_for_type(x509.DNSName))
+    except x509.ExtensionNotFound:
+        dns = ()
+    return CertificateSummary(
+        subject=cert.subject.rfc4514_string(),
+        serial=format(cert.serial_number, "x"),
+        not_before=cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        not_after=cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        dns_names=dns,
+    )
+
+
+def load_certificates(pem: bytes) -> list[x509.Certificate]:
+    """Parse a PEM chain. Serial 0, which the task's openssl commands produce, is accepted
+    without cryptography's deprecation warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return x509.load_pem_x509_certificates(pem)
+
+
+@lru_cache(maxsize=4096)
+def check_pair(chain: bytes, key: bytes) -> CertificateSummary:
+    """Parse and match a chain and key; cached because the same bytes are checked on every build."""
+    try:
+        certs = load_certificates(chain)
+    except ValueError:
+        raise CredentialError("certificate is not valid PEM") from None
+    try:
+        private_key = serialization.load_pem_private_key(key, password=None)
+    except TypeError:
+        raise CredentialError("private key is encrypted; a gateway needs it unencrypted") from None
+    except (ValueError, Exception):
+        raise CredentialError("private key is not valid PEM") from None
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        if private_key.key_size < 2048:
+            raise CredentialError(f"RSA key of {private_key.key_size} bits; at least 2048 needed")
+    elif isinstance(private_key, ec.EllipticCurvePrivateKey):
+        if not isinstance(private_key.curve, SUPPORTED_CURVES):
+            raise CredentialError(f"ECDSA curve {private_key.curve.name} is not supported")
+    else:
+        raise CredentialError(f"key type {type(private_key).__name__} is not supported")
+    leaf_public = certs[0].public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    key_public = private_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if leaf_public != key_public:
+        raise CredentialError("private key does not match the certificate")
+    return summarize(certs[0])
+
+
+@lru_cache(maxsize=4096)
+def _check_ca(bundle: bytes, crl: bytes | None) -> tuple[CertificateSummary, ...]:
+    try:
+        certs = load_certificates(bundle)
+    except ValueError:
+        raise CredentialError("CA certificate is not valid PEM") from None
+    if crl is not None:
+        blocks = PEM_CRL.findall(crl)
+        if not blocks:
+            raise CredentialError("CRL is not valid PEM")
+        for block in blocks:
+            try:
+                x509.load_pem_x509_crl(block)
+            except ValueError:
+                raise CredentialError("CRL is not valid PEM") from None
+    return tuple(summarize(c) for c in certs)
+
+
+def _pick_pair(secret: core.Secret, values: dict[str, bytes]) -> tuple[bytes, bytes, str]:
+    for cert_key, key_key in (("cert", "key"), ("tls.crt", "tls.key")):
+        if values.get(cert_key) and values.get(key_key):
+            return values[cert_key], values[key_key], cert_key
+    ref = f"{secret.metadata.namespace}/{secret.metadata.name}"
+    for cert_key, key_key in (("cert", "key"), ("tls.crt", "tls.key")):
+        if cert_key in values and key_key in values:
+            raise CredentialError(f"secret {ref}: keys {cert_key!r} and {key_key!r} are empty")
+    found = ", ".join(sorted(values)) or "none"
+    raise CredentialError(
+        f"secret {ref}: needs keys 'tls.crt' and 'tls.key' (or 'cert' and 'key'); found: {found}")
+
+
+def tls_credential(lookup: SecretLookup, name: str) -> TlsCredential:
+    """The server certificate and key of credential `name`, checked."""
+    if name.endswith(CA_SUFFIX):
+        raise CredentialError(f"{name!r} ends in {CA_SUFFIX!r}, so it can only hold a CA")
+    secret = lookup.get(name)
+    if secret is None:
+        raise CredentialError(f"secret {lookup.namespace}/{name} not found")
+    values = _values(secret)
+    _refuse_reserved(secret, values)
+    chain, key, used = _pick_pair(secret, values)
+    try:
+        summary = check_pair(chain, key)
+    except CredentialError as exc:
+        raise CredentialError(f"secret {lookup.namespace}/{name}: {exc}") from None
+    staple = values.get("tls.ocsp-staple") if used == "tls.crt" else None
+    return TlsCredential(
+        name=name,
+        certificate_chain=chain,
+        private_key=PrivateBytes(key),
+        source=ObjectRef("Secret", lookup.namespace, name),
+        summary=summary,
+        ocsp_staple=staple or None,
+    )
+
+
+def ca_credential(lookup: SecretLookup, name: str) -> CaCredential:
+    """The client-verification CA of credential `name` (resource `name-cacert`), in Istio's order:
+    a Secret named `name-cacert`, then key `cacert` (+`crl`), then `ca.crt` (+`ca.crl`)."""
+    ca_name = name + CA_SUFFIX
+    candidates = [s for s in (lookup.get(ca_name), lookup.get(name)) if s is not None]
+    if not candidates:
+        raise CredentialError(f"secret {lookup.namespace}/{name} not found")
+    for secret in candidates:
+        values = _values(secret)
+        _refuse_reserved(secret, values)
+        for ca_key, crl_key in (("cacert", "crl"), ("ca.crt", "ca.crl")):
+            if values.get(ca_key):
+                crl = values.get(crl_key) or None
+                where = f"secret {secret.metadata.namespace}/{secret.metadata.name}"
+                try:
+                    summaries = _check_ca(values[ca_key], crl)
+                except CredentialError as exc:
+                    raise CredentialError(f"{where}: {exc}") from None
+                return CaCredential(
+                    name=ca_name,
+                    trusted_ca=values[ca_key],
+                    crl=crl,
+                    source=ObjectRef("Secret", lookup.namespace, secret.metadata.name),
+                    summaries=summaries,
+                )
+    raise CredentialError(
+        f"no CA for mutual TLS: neither secret {lookup.namespace}/{ca_name} nor "
+        f"{lookup.namespace}/{name} has key 'cacert' or 'ca.crt'")

@@ -1,0 +1,330 @@
+"""Gateways to listeners: which servers this gateway runs, on which ports, with which SNI chains,
+TLS policies, credentials and virtual hosts. The entry point of the first translation seam."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from bastion.api import istio
+from bastion.diag import Diagnostic, ObjectRef, Severity
+from bastion.ir.model import (
+    Backend,
+    BackendRef,
+    CaCredential,
+    Forward,
+    GatewayConfig,
+    Listener,
+    Route,
+    RouteTableKey,
+    Server,
+    TlsCredential,
+    TlsMode,
+    TlsPolicy,
+    VirtualHost,
+)
+from bastion.translate.istio import backends, credentials, hosts
+from bastion.translate.istio.resources import Options, Resources, Workload
+from bastion.translate.istio.routes import RouteBuilder, binds, is_catch_all
+
+HTTP_FAMILY = {"HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"}
+TERMINATING = {istio.TLSMode.SIMPLE, istio.TLSMode.MUTUAL, istio.TLSMode.OPTIONAL_MUTUAL}
+TLS_VERSIONS = {
+    istio.TLSProtocol.TLSV1_0: "1.0",
+    istio.TLSProtocol.TLSV1_1: "1.1",
+    istio.TLSProtocol.TLSV1_2: "1.2",
+    istio.TLSProtocol.TLSV1_3: "1.3",
+}
+
+
+@dataclass(frozen=True)
+class IrResult:
+    config: GatewayConfig
+    diagnostics: tuple[Diagnostic, ...]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    gateway: istio.Gateway
+    index: int
+    server: istio.Server
+
+    @property
+    def ref(self) -> ObjectRef:
+        meta = self.gateway.metadata
+        return ObjectRef("Gateway", meta.namespace or "", meta.name)
+
+    @property
+    def at(self) -> str:
+        return f"spec.servers[{self.index}]"
+
+
+def selects(gateway: istio.Gateway, workload: Workload) -> bool:
+    labels = workload.label_map
+    return all(labels.get(k) == v for k, v in gateway.spec.selector.items())
+
+
+@dataclass
+class _Translation:
+    res: Resources
+    workload: Workload
+    options: Options
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    tls_credentials: dict[str, TlsCredential] = field(default_factory=dict)
+    ca_credentials: dict[str, CaCredential] = field(default_factory=dict)
+
+    def problem(self, entry: _Entry, field_path: str, code: str, message: str,
+                severity: Severity = Severity.ERROR) -> None:
+        self.diagnostics.append(Diagnostic(entry.ref, field_path, code, message, severity))
+
+    def run(self) -> GatewayConfig:
+        by_listener: dict[tuple[str, int], list[_Entry]] = defaultdict(list)
+        for gateway in self._selected_gateways():
+            for i, server in enumerate(gateway.spec.servers):
+                entry = _Entry(gateway, i, server)
+                if server.bind and not server.bind.replace(".", "").replace(":", "").isalnum():
+                    self.problem(entry, f"{entry.at}.bind", "Unsupported",
+                                 "only IP addresses can be bound; server skipped",
+                                 Severity.WARNING)
+                    continue
+                address = server.bind or self.options.bind_address
+                by_listener[(address, self.options.bind_port(server.port.number))].append(entry)
+        listeners = []
+        for (address, bind_port), entries in sorted(by_listener.items(), key=lambda i: i[0][1]):
+            listener = self._listener(address, bind_port, entries)
+            if listener is not None:
+                listeners.append(listener)
+        used = self._referenced_backends(listeners)
+        return GatewayConfig(
+            listeners=tuple(listeners),
+            backends=tuple(b for b in (self._backend(r) for r in sorted(
+                used, key=lambda r: (r.host, r.port))) if b is not None),
+            tls_credentials=tuple(sorted(self.tls_credentials.values(), key=lambda c: c.name)),
+            ca_credentials=tuple(sorted(self.ca_credentials.values(), key=lambda c: c.name)),
+        )
+
+    def _selected_gateways(self) -> list[istio.Gateway]:
+        chosen = [g for g in self.res.gateways.values() if selects(g, self.workload)]
+        # Istio merges Gateways oldest first; names break ties so output is deterministic.
+        return sorted(chosen, key=lambda g: (g.metadata.creation_timestamp or "",
+                                             g.metadata.namespace or "", g.metadata.name))
+
+    def _listener(self, address: str, bind_port: int, entries: list[_Entry]) -> Listener | None:
+        plain: list[_Entry] = []
+        terminating: list[_Entry] = []
+        family = None
+        for entry in entries:
+            protocol = entry.server.port.protocol.upper()
+            tls = entry.server.tls
+            if protocol in HTTP_FAMILY:
+                kind = "plain"
+            elif protocol == "HTTPS" and tls is not None and tls.mode in TERMINATING:
+                kind = "tls"
+            else:
+                mode = tls.mode if tls is not None else "none"
+                self.problem(entry, entry.at, "Unsupported",
+                             f"protocol {protocol} with TLS mode {mode} is not supported yet; "
+                             "server skipped", Severity.WARNING)
+                continue
+            if family is not None and family != kind:
+                self.problem(entry, entry.at, "PortConflict",
+                             f"port {entry.server.port.number} already serves "
+                             f"{'plain HTTP' if family == 'plain' else 'HTTPS'}; server skipped")
+                continue
+            family = kind
+            (plain if kind == "plain" else terminating).append(entry)
+        servers: list[Server] = []
+        if plain:
+            servers.append(self._plain_server(bind_port, plain))
+        servers.extend(self._tls_servers(terminating))
+        if not servers:
+            return None
+        port = entries[0].server.port.number
+        return Listener(port=port, bind_address=address, bind_port=bind_port,
+                        servers=tuple(servers))
+
+    # -- plain HTTP ---------------------------------------------------------------------------
+
+    def _plain_server(self, bind_port: int, entries: list[_Entry]) -> Server:
+        port = entries[0].server.port.number
+        vhosts: dict[str, list[Route]] = {}
+        redirect_hosts: set[str] = set()
+        for entry in entries:
+            server_hosts = entry.server.hosts
+            for host, routes in self._bound_routes(entry, server_hosts):
+                vhosts.setdefault(host, []).extend(routes)
+            if entry.server.tls is not None and entry.server.tls.https_redirect:
+                for h in server_hosts:
+                    redirect_hosts.add(hosts.split_namespace(h)[1].lower())
+        for host in redirect_hosts:
+            vhosts.setdefault(host, [])
+        virtual_hosts = self._virtual_hosts(vhosts, port, redirect_hosts)
+        return Server(
+            route_table=RouteTableKey("http", bind_port),
+            sni=(),
+            tls=None,
+            virtual_hosts=virtual_hosts,
+            sources=tuple(sorted({e.ref for e in entries})),
+        )
+
+    # -- HTTPS --------------------------------------------------------------------------------
+
+    def _tls_servers(self, entries: list[_Entry]) -> list[Server]:
+        out: list[Server] = []
+        seen_hosts: dict[str, _Entry] = {}
+        seen_routes: set[RouteTableKey] = set()
+        for entry in entries:
+            server = entry.server
+            sni = sorted({hosts.split_namespace(h)[1].lower() for h in server.hosts})
+            clash = [h for h in sni if h in seen_hosts]
+            if clash:
+                other = seen_hosts[clash[0]]
+                self.problem(entry, f"{entry.at}.hosts", "DuplicateHost",
+                             f"host {clash[0]} is already served on port {server.port.number} "
+                             f"by {other.ref} {other.at}; server skipped")
+                continue
+            gw = entry.gateway.metadata
+            key = RouteTableKey("https", server.port.number, server.port.name, gw.name,
+                                gw.namespace or "")
+            if key in seen_routes:
+                self.problem(entry, f"{entry.at}.port.name", "DuplicatePortName",
+                             f"port name {server.port.name} is not unique; server skipped")
+                continue
+            policy = self._tls_policy(entry)
+            if policy is None:
+                continue
+            for h in sni:
+                seen_hosts[h] = entry
+            seen_routes.add(key)
+            vhost_routes: dict[str, list[Route]] = {}
+            for host, routes in self._bound_routes(entry, server.hosts):
+                vhost_routes.setdefault(host, []).extend(routes)
+            out.append(Server(
+                route_table=key,
+                sni=() if "*" in sni else tuple(sni),
+                tls=policy,
+                virtual_hosts=self._virtual_hosts(vhost_routes, server.port.number, set()),
+                sources=(entry.ref,),
+                stat_name=server.name or "",
+            ))
+        return out
+
+    def _tls_policy(self, entry: _Entry) -> TlsPolicy | None:
+        tls = entry.server.tls
+        assert tls is not None
+        at = f"{entry.at}.tls"
+        if tls.server_certificate or tls.private_key or tls.tls_certificates:
+            self.problem(entry, at, "Unsupported",
+                         "file-based certificates are not supported; use credentialName. "
+                         "Server not programmed")
+            return None
+        names_field = "credentialName" if tls.credential_name else "credentialNames"
+        raw_names = [tls.credential_name] if tls.credential_name else list(tls.credential_names)
+        lookup = credentials.SecretLookup(self.res.secrets, self.workload.namespace)
+        try:
+            names = [credentials.credential_name(n) for n in raw_names]
+            certs = [credentials.tls_credential(lookup, n) for n in names]
+            ca = None
+            if tls.mode in (istio.TLSMode.MUTUAL, istio.TLSMode.OPTIONAL_MUTUAL):
+                ca_base = names[0]
+                if tls.ca_cert_credential_name:
+                    ca_base = credentials.credential_name(tls.ca_cert_credential_name)
+                    ca_base = ca_base.removesuffix(credentials.CA_SUFFIX)
+                ca = credentials.ca_credential(lookup, ca_base)
+        except credentials.CredentialError as exc:
+            self.problem(entry, f"{at}.{names_field}", "CredentialInvalid",
+                         f"server not programmed: {exc}")
+            return None
+        for cert in certs:
+            self.tls_credentials[cert.name] = cert
+        if ca is not None:
+            self.ca_credentials[ca.name] = ca
+        return TlsPolicy(
+            mode=TlsMode(tls.mode.value),
+            certificates=tuple(c.name for c in certs),
+            ca=ca.name if ca else None,
+            min_version=TLS_VERSIONS.get(tls.min_protocol_version),
+            max_version=TLS_VERSIONS.get(tls.max_protocol_version),
+            cipher_suites=tuple(dict.fromkeys(tls.cipher_suites)),
+            ecdh_curves=tuple(tls.ecdh_curves),
+            subject_alt_names=tuple(tls.subject_alt_names),
+            verify_spki=tuple(tls.verify_certificate_spki),
+            verify_hash=tuple(tls.verify_certificate_hash),
+            skip_verify=bool(tls.insecure_skip_verify),
+        )
+
+    # -- virtual hosts ------------------------------------------------------------------------
+
+    def _bound_routes(self, entry: _Entry, server_hosts: list[str]
+                      ) -> list[tuple[str, list[Route]]]:
+        """Routes of every VirtualService bound to this server, per intersecting host."""
+        gw = entry.gateway.metadata
+        builder = RouteBuilder(self.res, self.diagnostics)
+        out: list[tuple[str, list[Route]]] = []
+        for (vs_ns, _), vs in sorted(self.res.virtual_services.items(),
+                                     key=lambda i: (i[1].metadata.creation_timestamp or "", i[0])):
+            if not binds(vs, vs.spec.gateways, gw.namespace or "", gw.name):
+                continue
+            matched: list[str] = []
+            for server_host in server_hosts:
+                allowed_ns, name = hosts.split_namespace(server_host)
+                if allowed_ns not in ("*", vs_ns) and not (
+                        allowed_ns == "." and vs_ns == gw.namespace):
+                    continue
+                for vs_host in vs.spec.hosts:
+                    both = hosts.intersect(name, vs_host)
+                    if both is not None and both not in matched:
+                        matched.append(both)
+            if not matched:
+                continue
+            routes = builder.routes(vs, gw.namespace or "", gw.name)
+            out.extend((h, routes) for h in matched)
+        return out
+
+    def _virtual_hosts(self, by_host: dict[str, list[Route]], port: int,
+                       redirect_hosts: set[str]) -> tuple[VirtualHost, ...]:
+        if not by_host:
+            return (VirtualHost(host="blackhole", port=port, domains=("*",), routes=()),)
+        out = []
+        for host in sorted(by_host, key=hosts.specificity):
+            routes = by_host[host]
+            ordered = [r for r in routes if not is_catch_all(r)] + [
+                r for r in routes if is_catch_all(r)]
+            out.append(VirtualHost(host=host, port=port, domains=(host,), routes=tuple(ordered),
+                                   require_tls=host in redirect_hosts))
+        return tuple(out)
+
+    # -- backends -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _referenced_backends(listeners: list[Listener]) -> set[BackendRef]:
+        refs: set[BackendRef] = set()
+        for listener in listeners:
+            for server in listener.servers:
+                for vhost in server.virtual_hosts:
+                    for route in vhost.routes:
+                        if isinstance(route.action, Forward):
+                            refs.update(b.backend for b in route.action.backends)
+        return refs
+
+    def _backend(self, ref: BackendRef) -> Backend | None:
+        backend = backends.resolve(self.res, ref)
+        if backend is None:
+            for vs in self.res.virtual_services.values():
+                namespace = vs.metadata.namespace or "default"
+                for i, rule in enumerate(vs.spec.http):
+                    for k, dest in enumerate(rule.route):
+                        if backends.qualify(dest.destination.host, namespace) == ref.host:
+                            self.diagnostics.append(Diagnostic(
+                                ObjectRef("VirtualService", namespace, vs.metadata.name),
+                                f"spec.http[{i}].route[{k}].destination.host", "NotFound",
+                                f"no Service or ServiceEntry for {ref.host} port {ref.port}; "
+                                "requests routed there get 503", Severity.WARNING))
+        return backend
+
+
+def to_ir(res: Resources, workload: Workload | None = None,
+          options: Options | None = None) -> IrResult:
+    translation = _Translation(res, workload or Workload(), options or Options())
+    config = translation.run()
+    return IrResult(config, tuple(sorted(set(translation.diagnostics))))

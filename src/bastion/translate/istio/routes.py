@@ -1,0 +1,201 @@
+"""VirtualService HTTP rules to IR routes, for one gateway server."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bastion.api import istio
+from bastion.diag import Diagnostic, ObjectRef, Severity
+from bastion.ir.model import (
+    Action,
+    BackendRef,
+    DirectResponse,
+    Forward,
+    HeaderMatch,
+    HeaderOps,
+    PathKind,
+    Redirect,
+    Route,
+    RouteMatch,
+    StringMatch,
+    WeightedBackend,
+)
+from bastion.translate.istio.backends import default_port, qualify
+from bastion.translate.istio.resources import Resources
+
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
+UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+NOT_IMPLEMENTED = ("fault", "mirror", "mirrors", "mirror_percent", "mirror_percentage",
+                   "cors_policy")
+
+
+def duration_ms(value: str) -> int | None:
+    match = DURATION.match(value.strip())
+    if not match:
+        return None
+    return int(float(match.group(1)) * UNIT_MS[match.group(2)])
+
+
+def binds(vs: istio.VirtualService, gateways: list[str], gw_namespace: str, gw_name: str) -> bool:
+    """Does a `gateways` list (of a VirtualService or a match) name this Gateway? Short names are
+    in the VirtualService's namespace; `ns/name` and the legacy FQDN form are also accepted."""
+    vs_namespace = vs.metadata.namespace or "default"
+    for entry in gateways:
+        if "/" in entry:
+            namespace, _, name = entry.partition("/")
+            namespace = vs_namespace if namespace == "." else namespace
+        elif "." in entry:
+            name, _, rest = entry.partition(".")
+            namespace = rest.split(".", 1)[0]
+        else:
+            namespace, name = vs_namespace, entry
+        if (namespace, name) == (gw_namespace, gw_name):
+            return True
+    return False
+
+
+@dataclass
+class RouteBuilder:
+    res: Resources
+    diagnostics: list[Diagnostic]
+
+    def routes(self, vs: istio.VirtualService, gw_namespace: str, gw_name: str) -> list[Route]:
+        ref = ObjectRef("VirtualService", vs.metadata.namespace or "", vs.metadata.name)
+        out: list[Route] = []
+        for i, rule in enumerate(vs.spec.http):
+            at = f"spec.http[{i}]"
+            self._warn_unimplemented(ref, at, rule)
+            if rule.delegate is not None:
+                self._problem(ref, f"{at}.delegate", "delegate is not supported; rule skipped")
+                continue
+            action = self._action(vs, ref, at, rule)
+            matches = rule.match or [istio.HTTPMatchRequest()]
+            for j, match in enumerate(matches):
+                if match.gateways and not binds(vs, match.gateways, gw_namespace, gw_name):
+                    continue
+                route_match = self._match(ref, f"{at}.match[{j}]", match)
+                if route_match is None:
+                    continue
+                out.append(Route(
+                    match=route_match,
+                    action=action,
+                    source=ref,
+                    request_headers=_ops(rule.headers.request if rule.headers else None),
+                    response_headers=_ops(rule.headers.response if rule.headers else None),
+                ))
+            if any(is_catch_all(r) for r in out):
+                break  # Istio drops rules after a catch-all: they could never match
+        return out
+
+    def _problem(self, ref: ObjectRef, field: str, message: str,
+                 severity: Severity = Severity.WARNING) -> None:
+        self.diagnostics.append(Diagnostic(ref, field, "NotImplemented", message, severity))
+
+    def _warn_unimplemented(self, ref: ObjectRef, at: str, rule: istio.HTTPRoute) -> None:
+        for name in NOT_IMPLEMENTED:
+            value = getattr(rule, name)
+            if value:
+                camel = re.sub(r"_(\w)", lambda m: m.group(1).upper(), name)
+                self._problem(ref, f"{at}.{camel}", "not implemented by bastion; ignored")
+        if rule.rewrite and rule.rewrite.uri_regex_rewrite:
+            self._problem(ref, f"{at}.rewrite.uriRegexRewrite", "not implemented; ignored")
+
+    def _match(self, ref: ObjectRef, at: str, match: istio.HTTPMatchRequest) -> RouteMatch | None:
+        path = StringMatch(PathKind.PREFIX, "/")
+        if match.uri is not None:
+            path = _string_match(match.uri, match.ignore_uri_case) or path
+        headers: list[HeaderMatch] = []
+        for name, value in sorted(match.headers.items()):
+            headers.append(HeaderMatch(name, _string_match(value)))
+        for name, value in sorted(match.without_headers.items()):
+            headers.append(HeaderMatch(name, _string_match(value), invert=True))
+        for pseudo, value in ((":method", match.method), (":authority", match.authority),
+                              (":scheme", match.scheme)):
+            if value is not None:
+                headers.append(HeaderMatch(pseudo, _string_match(value)))
+        query = tuple(HeaderMatch(n, _string_match(v)) for n, v in sorted(match.query_params.items()))
+        if match.source_labels or match.source_namespace:
+            self._problem(ref, at, "sourceLabels/sourceNamespace never match at a gateway; "
+                          "match skipped")
+            return None
+        return RouteMatch(path=path, headers=tuple(headers), query=query)
+
+    def _action(self, vs: istio.VirtualService, ref: ObjectRef, at: str,
+                rule: istio.HTTPRoute) -> Action:
+        if rule.redirect is not None:
+            r = rule.redirect
+            return Redirect(path=r.uri, authority=r.authority, scheme=r.scheme, port=r.port,
+                            code=r.redirect_code or 301)
+        if rule.direct_response is not None:
+            body = rule.direct_response.body
+            return DirectResponse(rule.direct_response.status, body.string if body else None)
+        namespace = vs.metadata.namespace or "default"
+        backends = []
+        for k, dest in enumerate(rule.route):
+            host = qualify(dest.destination.host, namespace)
+            port = dest.destination.port.number if dest.destination.port else default_port(
+                self.res, host)
+            if port is None:
+                self._problem(ref, f"{at}.route[{k}].destination.port",
+                              f"required: {dest.destination.host} does not have exactly one port",
+                              Severity.ERROR)
+                port = 0
+            if dest.destination.subset:
+                self._problem(ref, f"{at}.route[{k}].destination.subset",
+                              "subsets are not implemented; the whole service is used")
+            weight = dest.weight if dest.weight is not None else (100 if len(rule.route) == 1
+                                                                    else 0)
+            backends.append(WeightedBackend(
+                backend=BackendRef(host, port),
+                weight=weight,
+                request_headers=_ops(dest.headers.request if dest.headers else None),
+                response_headers=_ops(dest.headers.response if dest.headers else None),
+            ))
+        timeout = 0
+        if rule.timeout:
+            parsed = duration_ms(rule.timeout)
+            if parsed is None:
+                self._problem(ref, f"{at}.timeout", f"invalid duration {rule.timeout!r}; ignored")
+            timeout = parsed or 0
+        forward = Forward(backends=tuple(b for b in backends if b.weight > 0), timeout_ms=timeout)
+        if rule.retries is not None:
+            per_try = duration_ms(rule.retries.per_try_timeout or "") or 0
+            forward = Forward(
+                backends=forward.backends,
+                timeout_ms=timeout,
+                retry_attempts=rule.retries.attempts,
+                retry_on=rule.retries.retry_on or forward.retry_on,
+                per_try_timeout_ms=per_try,
+            )
+        if rule.rewrite is not None:
+            forward = Forward(**{**forward.__dict__, "rewrite_prefix": rule.rewrite.uri,
+                                 "rewrite_authority": rule.rewrite.authority})
+        return forward
+
+
+def _string_match(match: istio.StringMatch, ignore_case: bool = False) -> StringMatch | None:
+    if match.exact is not None:
+        return StringMatch(PathKind.EXACT, match.exact, ignore_case)
+    if match.prefix is not None:
+        return StringMatch(PathKind.PREFIX, match.prefix, ignore_case)
+    if match.regex is not None:
+        return StringMatch(PathKind.REGEX, match.regex)
+    return None
+
+
+def _ops(ops: istio.HeaderOperations | None) -> HeaderOps:
+    if ops is None:
+        return HeaderOps()
+    return HeaderOps(
+        set=tuple(sorted(ops.set.items())),
+        add=tuple(sorted(ops.add.items())),
+        remove=tuple(ops.remove),
+    )
+
+
+def is_catch_all(route: Route) -> bool:
+    path = route.match.path
+    catch_all_path = (path.kind == PathKind.PREFIX and path.value == "/") or (
+        path.kind == PathKind.REGEX and path.value in (".*", "/.*"))
+    return catch_all_path and not route.match.headers and not route.match.query

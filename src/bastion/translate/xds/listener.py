@@ -1,0 +1,146 @@
+"""IR listeners to Envoy Listeners: one per bound port, one filter chain per server."""
+
+from __future__ import annotations
+
+from envoy.config.core.v3 import base_pb2, protocol_pb2
+from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
+from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
+from envoy.type.matcher.v3 import string_pb2
+from google.protobuf import wrappers_pb2
+
+from bastion.ir.model import Listener, Server, TlsMode, TlsPolicy
+from bastion.translate.xds import naming
+from bastion.translate.xds.builders import (
+    ads_config_source,
+    sds_secret_config,
+    seconds,
+    socket_address,
+    typed,
+    u32,
+)
+
+EDGE_BUFFER_LIMIT = 32 * 1024
+HANDSHAKE_TIMEOUT_S = 15
+ALPN = ("h2", "http/1.1")
+TLS_VERSION = {
+    "1.0": common_pb2.TlsParameters.TLSv1_0,
+    "1.1": common_pb2.TlsParameters.TLSv1_1,
+    "1.2": common_pb2.TlsParameters.TLSv1_2,
+    "1.3": common_pb2.TlsParameters.TLSv1_3,
+}
+DEFAULT_MIN_TLS = "1.2"
+HCM = hcm_pb2.HttpConnectionManager
+
+
+def build_listener(listener: Listener) -> listener_pb2.Listener:
+    out = listener_pb2.Listener(
+        name=naming.listener(listener),
+        address=socket_address(listener.bind_address, listener.bind_port),
+        traffic_direction=base_pb2.OUTBOUND,
+        per_connection_buffer_limit_bytes=u32(EDGE_BUFFER_LIMIT),
+    )
+    if listener.is_tls:
+        out.listener_filters.append(listener_components_pb2.ListenerFilter(
+            name="envoy.filters.listener.tls_inspector",
+            typed_config=typed(tls_inspector_pb2.TlsInspector()),
+        ))
+    out.filter_chains.extend(_filter_chain(s) for s in listener.servers)
+    return out
+
+
+def _filter_chain(server: Server) -> listener_components_pb2.FilterChain:
+    route_name = naming.route_table(server.route_table)
+    chain = listener_components_pb2.FilterChain(
+        name=route_name,
+        filters=[listener_components_pb2.Filter(
+            name="envoy.filters.network.http_connection_manager",
+            typed_config=typed(http_connection_manager(server, route_name)),
+        )],
+    )
+    if server.tls is not None:
+        if server.sni:
+            chain.filter_chain_match.server_names.extend(server.sni)
+        chain.transport_socket.name = "envoy.transport_sockets.tls"
+        chain.transport_socket.typed_config.CopyFrom(typed(downstream_tls_context(server.tls)))
+        chain.transport_socket_connect_timeout.CopyFrom(seconds(HANDSHAKE_TIMEOUT_S))
+    return chain
+
+
+def http_connection_manager(server: Server, route_name: str) -> hcm_pb2.HttpConnectionManager:
+    hcm = HCM(
+        stat_prefix=naming.stat_prefix(server.route_table, server.stat_name),
+        codec_type=HCM.AUTO,
+        rds=hcm_pb2.Rds(config_source=ads_config_source(), route_config_name=route_name),
+        http_filters=[hcm_pb2.HttpFilter(
+            name="envoy.filters.http.router", typed_config=typed(router_pb2.Router()))],
+        use_remote_address=_true(),
+        server_name="istio-envoy",
+        normalize_path=_true(),
+        stream_idle_timeout=seconds(300),
+        request_headers_timeout=seconds(10),
+        common_http_protocol_options=protocol_pb2.HttpProtocolOptions(idle_timeout=seconds(3600)),
+        http2_protocol_options=protocol_pb2.Http2ProtocolOptions(
+            max_concurrent_streams=u32(100),
+            initial_stream_window_size=u32(65536),
+            initial_connection_window_size=u32(1048576),
+        ),
+        # Client-sent X-Forwarded-Client-Cert is never trusted; on TLS chains Envoy sets its own.
+        forward_client_cert_details=HCM.SANITIZE_SET if server.tls else HCM.SANITIZE,
+    )
+    if server.tls is not None:
+        details = hcm.set_current_client_cert_details
+        details.subject.value = True
+        details.cert = True
+        details.dns = True
+        details.uri = True
+    return hcm
+
+
+def downstream_tls_context(policy: TlsPolicy) -> tls_pb2.DownstreamTlsContext:
+    common = tls_pb2.CommonTlsContext(
+        alpn_protocols=list(ALPN),
+        tls_certificate_sds_secret_configs=[
+            sds_secret_config(naming.secret(name)) for name in policy.certificates],
+        tls_params=common_pb2.TlsParameters(
+            tls_minimum_protocol_version=TLS_VERSION[policy.min_version or DEFAULT_MIN_TLS],
+            cipher_suites=list(policy.cipher_suites),
+            ecdh_curves=list(policy.ecdh_curves),
+        ),
+    )
+    if policy.max_version:
+        common.tls_params.tls_maximum_protocol_version = TLS_VERSION[policy.max_version]
+    if policy.ca is not None:
+        default = common_pb2.CertificateValidationContext(
+            verify_certificate_spki=list(policy.verify_spki),
+            verify_certificate_hash=list(policy.verify_hash),
+            match_typed_subject_alt_names=[
+                common_pb2.SubjectAltNameMatcher(
+                    san_type=common_pb2.SubjectAltNameMatcher.DNS,
+                    matcher=string_pb2.StringMatcher(exact=name))
+                for name in policy.subject_alt_names],
+        )
+        if policy.skip_verify:
+            default.trust_chain_verification = (
+                common_pb2.CertificateValidationContext.ACCEPT_UNTRUSTED)
+        common.combined_validation_context.CopyFrom(
+            tls_pb2.CommonTlsContext.CombinedCertificateValidationContext(
+                default_validation_context=default,
+                validation_context_sds_secret_config=sds_secret_config(naming.secret(policy.ca)),
+            ))
+    return tls_pb2.DownstreamTlsContext(
+        common_tls_context=common,
+        require_client_certificate=_bool(policy.mode == TlsMode.MUTUAL),
+    )
+
+
+def _bool(value: bool) -> wrappers_pb2.BoolValue:
+    return wrappers_pb2.BoolValue(value=value)
+
+
+def _true() -> wrappers_pb2.BoolValue:
+    return _bool(True)

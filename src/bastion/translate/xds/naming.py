@@ -1,0 +1,38 @@
+"""Every xDS resource name bastion emits is made here, following Istio's conventions so that
+people used to `istioctl proxy-config` recognise them."""
+
+from __future__ import annotations
+
+from bastion.ir.model import BackendRef, Listener, RouteTableKey
+
+SDS_PREFIX = "kubernetes://"
+
+
+def listener(l: Listener) -> str:  # noqa: E741
+    return f"{l.bind_address}_{l.bind_port}"
+
+
+def route_table(key: RouteTableKey) -> str:
+    if key.protocol == "http":
+        return f"http.{key.port}"
+    return f"https.{key.port}.{key.port_name}.{key.gateway}.{key.namespace}"
+
+
+def cluster(ref: BackendRef) -> str:
+    return f"outbound|{ref.port}||{ref.host}"
+
+
+def secret(credential: str) -> str:
+    """SDS resource name of a credential (`kubernetes://httpbin-credential`, and for CAs
+    `kubernetes://httpbin-credential-cacert`)."""
+    return SDS_PREFIX + credential
+
+
+def virtual_host(host: str, port: int) -> str:
+    return f"{host}:{port}"
+
+
+def stat_prefix(key: RouteTableKey, stat_name: str) -> str:
+    if stat_name:
+        return stat_name
+    return route_table(key).replace(".", "_").replace("*", "wildcard")

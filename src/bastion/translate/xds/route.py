@@ -1,0 +1,169 @@
+"""IR route tables to Envoy RouteConfigurations."""
+
+from __future__ import annotations
+
+from envoy.config.core.v3 import base_pb2
+from envoy.config.route.v3 import route_components_pb2 as rc
+from envoy.config.route.v3 import route_pb2
+from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
+from envoy.type.matcher.v3 import regex_pb2, string_pb2
+from google.protobuf import wrappers_pb2
+
+from bastion.ir.model import (
+    DirectResponse,
+    Forward,
+    HeaderMatch,
+    HeaderOps,
+    PathKind,
+    Redirect,
+    Route,
+    RouteMatch,
+    Server,
+    StringMatch,
+    VirtualHost,
+)
+from bastion.translate.xds import naming
+from bastion.translate.xds.builders import ms, typed, u32
+
+APPEND = base_pb2.HeaderValueOption.APPEND_IF_EXISTS_OR_ADD
+OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
+REDIRECT_CODES = {
+    301: rc.RedirectAction.MOVED_PERMANENTLY,
+    302: rc.RedirectAction.FOUND,
+    303: rc.RedirectAction.SEE_OTHER,
+    307: rc.RedirectAction.TEMPORARY_REDIRECT,
+    308: rc.RedirectAction.PERMANENT_REDIRECT,
+}
+
+
+def build_route_configuration(server: Server) -> route_pb2.RouteConfiguration:
+    return route_pb2.RouteConfiguration(
+        name=naming.route_table(server.route_table),
+        virtual_hosts=[_virtual_host(v) for v in server.virtual_hosts],
+        validate_clusters=wrappers_pb2.BoolValue(value=False),
+        ignore_port_in_host_matching=True,
+    )
+
+
+def _virtual_host(vhost: VirtualHost) -> rc.VirtualHost:
+    out = rc.VirtualHost(
+        name=naming.virtual_host(vhost.host, vhost.port),
+        domains=list(vhost.domains),
+        routes=[_route(r) for r in vhost.routes],
+    )
+    if vhost.require_tls:
+        out.require_tls = rc.VirtualHost.ALL
+    return out
+
+
+def _string_matcher(match: StringMatch) -> string_pb2.StringMatcher:
+    if match.kind == PathKind.EXACT:
+        return string_pb2.StringMatcher(exact=match.value, ignore_case=match.ignore_case)
+    if match.kind == PathKind.PREFIX:
+        return string_pb2.StringMatcher(prefix=match.value, ignore_case=match.ignore_case)
+    return string_pb2.StringMatcher(safe_regex=regex_pb2.RegexMatcher(regex=match.value))
+
+
+def _route_match(match: RouteMatch) -> rc.RouteMatch:
+    out = rc.RouteMatch()
+    path = match.path
+    if path.kind == PathKind.EXACT:
+        out.path = path.value
+    elif path.kind == PathKind.PREFIX:
+        out.prefix = path.value
+    else:
+        out.safe_regex.CopyFrom(regex_pb2.RegexMatcher(regex=path.value))
+    if path.ignore_case:
+        out.case_sensitive.value = False
+    out.headers.extend(_header_matcher(h) for h in match.headers)
+    for q in match.query:
+        param = rc.QueryParameterMatcher(name=q.name)
+        if q.match is None:
+            param.present_match = True
+        else:
+            param.string_match.CopyFrom(_string_matcher(q.match))
+        out.query_parameters.append(param)
+    return out
+
+
+def _header_matcher(header: HeaderMatch) -> rc.HeaderMatcher:
+    out = rc.HeaderMatcher(name=header.name, invert_match=header.invert)
+    if header.match is None:
+        out.present_match = True
+    else:
+        out.string_match.CopyFrom(_string_matcher(header.match))
+    return out
+
+
+def _header_options(ops: HeaderOps) -> list[base_pb2.HeaderValueOption]:
+    out = [base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=k, value=v),
+                                      append_action=OVERWRITE) for k, v in ops.set]
+    out += [base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=k, value=v),
+                                       append_action=APPEND) for k, v in ops.add]
+    return out
+
+
+def _route(route: Route) -> rc.Route:
+    out = rc.Route(match=_route_match(route.match))
+    action = route.action
+    if isinstance(action, Forward):
+        out.route.CopyFrom(_route_action(action))
+    elif isinstance(action, Redirect):
+        redirect = rc.RedirectAction(response_code=REDIRECT_CODES[action.code])
+        if action.path:
+            redirect.path_redirect = action.path
+        if action.authority:
+            redirect.host_redirect = action.authority
+        if action.scheme:
+            redirect.scheme_redirect = action.scheme
+        if action.port:
+            redirect.port_redirect = action.port
+        out.redirect.CopyFrom(redirect)
+    elif isinstance(action, DirectResponse):
+        out.direct_response.status = action.status
+        if action.body is not None:
+            out.direct_response.body.inline_string = action.body
+    out.request_headers_to_add.extend(_header_options(route.request_headers))
+    out.request_headers_to_remove.extend(route.request_headers.remove)
+    out.response_headers_to_add.extend(_header_options(route.response_headers))
+    out.response_headers_to_remove.extend(route.response_headers.remove)
+    return out
+
+
+def _route_action(forward: Forward) -> rc.RouteAction:
+    action = rc.RouteAction(timeout=ms(forward.timeout_ms))
+    if len(forward.backends) == 1 and not (forward.backends[0].request_headers
+                                           or forward.backends[0].response_headers):
+        action.cluster = naming.cluster(forward.backends[0].backend)
+    elif not forward.backends:
+        action.cluster_not_found_response_code = rc.RouteAction.SERVICE_UNAVAILABLE
+        action.cluster = "blackhole"
+    else:
+        for b in forward.backends:
+            weighted = rc.WeightedCluster.ClusterWeight(
+                name=naming.cluster(b.backend), weight=u32(b.weight))
+            weighted.request_headers_to_add.extend(_header_options(b.request_headers))
+            weighted.request_headers_to_remove.extend(b.request_headers.remove)
+            weighted.response_headers_to_add.extend(_header_options(b.response_headers))
+            weighted.response_headers_to_remove.extend(b.response_headers.remove)
+            action.weighted_clusters.clusters.append(weighted)
+    if forward.retry_attempts > 0:
+        policy = rc.RetryPolicy(
+            retry_on=forward.retry_on,
+            num_retries=u32(forward.retry_attempts),
+            host_selection_retry_max_attempts=5,
+            retriable_status_codes=[503],
+            retry_host_predicate=[rc.RetryPolicy.RetryHostPredicate(
+                name="envoy.retry_host_predicates.previous_hosts",
+                typed_config=typed(previous_hosts_pb2.PreviousHostsPredicate()))],
+        )
+        if forward.per_try_timeout_ms:
+            policy.per_try_timeout.CopyFrom(ms(forward.per_try_timeout_ms))
+        action.retry_policy.CopyFrom(policy)
+    else:
+        action.retry_policy.num_retries.value = 0
+    if forward.rewrite_prefix is not None:
+        action.prefix_rewrite = forward.rewrite_prefix
+    if forward.rewrite_authority:
+        action.host_rewrite_literal = forward.rewrite_authority
+    return action

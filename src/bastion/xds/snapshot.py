@@ -1,0 +1,105 @@
+"""Immutable, internally consistent sets of Envoy resources with content-hash versions.
+
+A snapshot is what one gateway should hold. Writing an equal configuration yields equal hashes, so
+nothing is pushed; a changed secret changes one hash, so only that secret is pushed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from envoy.config.listener.v3 import listener_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
+from google.protobuf.message import Message
+
+from bastion.translate.xds.resources import (
+    CLUSTER,
+    ENDPOINT,
+    LISTENER,
+    PUSH_ORDER,
+    ROUTE,
+    SECRET,
+    XdsResources,
+)
+
+
+def content_hash(message: Message) -> str:
+    return hashlib.sha256(message.SerializeToString(deterministic=True)).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str
+    message: Message
+    hash: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    generation: int  # the store revision this snapshot was built from
+    resources: Mapping[str, Mapping[str, Resource]]
+
+    def of(self, type_url: str) -> Mapping[str, Resource]:
+        return self.resources.get(type_url, MappingProxyType({}))
+
+    def version(self, type_url: str) -> str:
+        digest = hashlib.sha256()
+        for name, resource in sorted(self.of(type_url).items()):
+            digest.update(f"{name}={resource.hash};".encode())
+        return digest.hexdigest()[:16]
+
+    def hashes(self, type_url: str) -> dict[str, str]:
+        return {name: r.hash for name, r in self.of(type_url).items()}
+
+
+def build_snapshot(xds: XdsResources, generation: int) -> Snapshot:
+    resources = {
+        type_url: MappingProxyType({
+            name: Resource(name, message, content_hash(message))
+            for name, message in sorted(xds.of(type_url).items())
+        })
+        for type_url in PUSH_ORDER
+    }
+    return Snapshot(generation, MappingProxyType(resources))
+
+
+def listener_references(listener: listener_pb2.Listener) -> Iterator[tuple[str, str]]:
+    """(type_url, name) of every RDS route table and SDS secret a listener depends on."""
+    for chain in listener.filter_chains:
+        for network_filter in chain.filters:
+            hcm = hcm_pb2.HttpConnectionManager()
+            if network_filter.typed_config.Unpack(hcm) and hcm.HasField("rds"):
+                yield ROUTE, hcm.rds.route_config_name
+        if chain.HasField("transport_socket"):
+            context = tls_pb2.DownstreamTlsContext()
+            if chain.transport_socket.typed_config.Unpack(context):
+                common = context.common_tls_context
+                for sds in common.tls_certificate_sds_secret_configs:
+                    yield SECRET, sds.name
+                if common.HasField("combined_validation_context"):
+                    sds = common.combined_validation_context.validation_context_sds_secret_config
+                    yield SECRET, sds.name
+
+
+def consistency_problems(snapshot: Snapshot) -> list[str]:
+    """Every route table, endpoint set and secret a listener or cluster names must be present,
+    and nothing may be present that nobody names (Envoy would never ask for it)."""
+    wanted: set[tuple[str, str]] = set()
+    for resource in snapshot.of(LISTENER).values():
+        wanted.update(listener_references(resource.message))  # type: ignore[arg-type]
+    for resource in snapshot.of(CLUSTER).values():
+        cluster = resource.message
+        if cluster.HasField("eds_cluster_config"):  # type: ignore[attr-defined]
+            wanted.add((ENDPOINT, cluster.eds_cluster_config.service_name))  # type: ignore[attr-defined]
+    present = {(t, n) for t in (ROUTE, ENDPOINT, SECRET) for n in snapshot.of(t)}
+    problems = [f"{t.rsplit('.', 1)[-1]} {n} is referenced but missing"
+                for t, n in sorted(wanted - present)]
+    problems += [f"{t.rsplit('.', 1)[-1]} {n} is present but never referenced"
+                 for t, n in sorted(present - wanted)]
+    return problems

@@ -42,7 +42,7 @@ def ca(label: str = "root1", kind: str = "rsa") -> tuple[Pair, object]:
     key = _key(kind)
     name = _name("example.com", "example Inc.")
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .public_key(key.public_key()).serial_number(1000 + sum(label.encode()))
             .not_valid_before(EPOCH).not_valid_after(EPOCH + dt.timedelta(days=3650))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(key, hashes.SHA256()))

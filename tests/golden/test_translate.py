@@ -1,0 +1,111 @@
+"""Golden files for both translation seams: each `<case>.in.yaml` holds the Istio objects (and
+per-case options); `<case>.out.yaml` holds the diagnostics, the IR, and the Envoy resources.
+
+Certificates are generated at test time: a Secret value `@cert:NAME`, `@key:NAME` or `@ca:ROOT`
+is replaced by fresh PEM for the leaf or root named in the case's `certificates:` section. Goldens
+describe certificates by subject and serial and never contain a private key.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bastion.api.admission import Admitted, admit
+from bastion.translate.istio import Options, Resources, Workload, to_ir
+from bastion.translate.xds import to_xds
+from bastion.xds.snapshot import build_snapshot, consistency_problems
+from tests import certs
+from tests.golden.render import PLACEHOLDER, ir_to_data, xds_to_data
+
+CASES = Path(__file__).parent / "translate"
+
+
+def _materialise(value: str, specs: dict[str, dict[str, Any]]) -> bytes:
+    match = PLACEHOLDER.match(value)
+    if not match:
+        return value.encode()
+    what, name = match.groups()
+    if what == "ca":
+        return certs.ca(name, specs.get(name, {}).get("kind", "rsa"))[0].cert
+    spec = specs[name]
+    pair = certs.leaf(spec["cn"], spec.get("serial", 1), spec.get("root", "root1"),
+                      spec.get("kind", "rsa"))
+    if what == "key":
+        return pair.key
+    if what == "chain":
+        return pair.cert + certs.ca(spec.get("root", "root1"))[0].cert
+    return pair.cert
+
+
+def _objects(case: dict[str, Any]) -> list[Any]:
+    specs = case.get("certificates", {})
+    out = []
+    for obj in case["resources"]:
+        if obj.get("kind") == "Secret" and "stringData" in obj:
+            data = {k: base64.b64encode(_materialise(v, specs)).decode()
+                    for k, v in obj.pop("stringData").items()}
+            obj = {**obj, "data": {**obj.get("data", {}), **data}}
+        out.append(obj)
+    return out
+
+
+def render(case: dict[str, Any]) -> str:
+    options = case.get("options", {})
+    models, refused = [], []
+    for obj in _objects(case):
+        verdict = admit(obj)
+        if isinstance(verdict, Admitted):
+            if verdict.model is not None:
+                models.append(verdict.model)
+        else:
+            refused.append(verdict.message)
+    workload = Workload(namespace=options.get("gatewayNamespace", "istio-system"))
+    port_map = tuple(sorted((int(k), int(v)) for k, v in options.get("portMap", {}).items()))
+    result = to_ir(Resources.from_models(models), workload,
+                   Options(bind_address=options.get("bindAddress", "0.0.0.0"), port_map=port_map))
+    xds = to_xds(result.config)
+    problems = consistency_problems(build_snapshot(xds, 0))
+    doc = {
+        "refused": refused,
+        "diagnostics": [str(d) + f" [{d.severity}]" for d in result.diagnostics],
+        "consistency": problems,
+        "ir": ir_to_data(result.config),
+        "xds": xds_to_data(xds),
+    }
+    return yaml.safe_dump(doc, sort_keys=True, default_flow_style=False, width=100)
+
+
+def case_files() -> list[Path]:
+    return sorted(CASES.glob("*.in.yaml"))
+
+
+@pytest.mark.parametrize("path", case_files(), ids=lambda p: p.name.removesuffix(".in.yaml"))
+def test_golden(path: Path, update_goldens: bool) -> None:
+    case = yaml.safe_load(path.read_text())
+    out_path = path.with_name(path.name.replace(".in.yaml", ".out.yaml"))
+    rendered = render(case)
+    if update_goldens:
+        out_path.write_text(rendered)
+        return
+    assert out_path.exists(), f"missing golden {out_path.name}: run pytest --update-goldens"
+    assert rendered == out_path.read_text()
+
+
+def test_no_orphan_goldens(update_goldens: bool) -> None:
+    inputs = {p.name.removesuffix(".in.yaml") for p in case_files()}
+    for out in CASES.glob("*.out.yaml"):
+        if out.name.removesuffix(".out.yaml") not in inputs:
+            if update_goldens:
+                out.unlink()
+            else:
+                pytest.fail(f"orphan golden {out.name}")
+
+
+def test_goldens_hold_no_private_key() -> None:
+    for out in CASES.glob("*.out.yaml"):
+        assert "PRIVATE KEY" not in out.read_text(), out.name

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from bastion.api.admission import StoreKey
+from bastion.store import ApplyOutcome, Store
+
+KEY = StoreKey("", "Secret", "istio-system", "a")
+
+
+def body(value: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "a", "namespace": "istio-system"}, "data": {"k": value}}
+
+
+def test_created_configured_unchanged_and_revisions(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    assert store.apply([(KEY, body("MQ=="))]) == [ApplyOutcome.CREATED]
+    assert store.revision == 1
+    uid = store.get(KEY).body["metadata"]["uid"]
+    assert store.apply([(KEY, body("MQ=="))]) == [ApplyOutcome.UNCHANGED]
+    assert store.revision == 1  # an equal write changes nothing
+    assert store.apply([(KEY, body("Mg=="))]) == [ApplyOutcome.CONFIGURED]
+    stored = store.get(KEY)
+    assert stored.revision == 2 and stored.body["metadata"]["resourceVersion"] == "2"
+    assert stored.body["metadata"]["uid"] == uid
+
+
+def test_durable_across_reopen(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.apply([(KEY, body("MQ=="))])
+    other = StoreKey("apps", "Deployment", "default", "d")
+    store.apply([(other, {"kind": "Deployment", "metadata": {"name": "d"}})])
+    store.close()
+    again = Store(tmp_path / "s.db")
+    assert again.revision == 2
+    assert again.get(KEY).body["data"] == {"k": "MQ=="}
+    assert [o.key for o in again.list(kind="Deployment")] == [other]
+
+
+def test_delete_and_batch_atomicity(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    k2 = StoreKey("", "Secret", "istio-system", "b")
+    assert store.apply([(KEY, body("MQ==")), (k2, body("Mg=="))]) == [
+        ApplyOutcome.CREATED, ApplyOutcome.CREATED]
+    assert store.revision == 2
+    gone = store.delete([KEY, StoreKey("", "Secret", "x", "missing")])
+    assert [o.key for o in gone] == [KEY]
+    assert store.get(KEY) is None and store.revision == 3
+    store.close()
+    assert Store(tmp_path / "s.db").get(KEY) is None

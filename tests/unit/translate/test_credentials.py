@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from bastion.api import core
+from bastion.translate.istio import credentials
+from bastion.translate.istio.credentials import CredentialError, SecretLookup
+from tests import certs
+
+
+def secret(name: str, namespace: str = "istio-system", **values: bytes) -> core.Secret:
+    return core.Secret.model_validate({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {k.replace("_", "."): base64.b64encode(v).decode() for k, v in values.items()}})
+
+
+def lookup(*secrets: core.Secret) -> SecretLookup:
+    return SecretLookup({(s.metadata.namespace, s.metadata.name): s for s in secrets},
+                        "istio-system")
+
+
+def test_generic_pair_wins_over_tls_pair() -> None:
+    a, b = certs.leaf("a.example.com"), certs.leaf("b.example.com")
+    found = credentials.tls_credential(lookup(secret(
+        "x", cert=a.cert, key=a.key, tls_crt=b.cert, tls_key=b.key)), "x")
+    assert "CN=a.example.com" in found.summary.subject
+    assert found.private_key.reveal() == a.key
+    assert "PRIVATE" not in repr(found)
+
+
+def test_ca_precedence() -> None:
+    root1 = certs.ca("root1")[0].cert
+    root2 = certs.ca("root2")[0].cert
+    pair = certs.leaf("a.example.com")
+    both = secret("x", cert=pair.cert, key=pair.key, cacert=root1, ca_crt=root2)
+    assert credentials.ca_credential(lookup(both), "x").trusted_ca == root1
+    separate = secret("x-cacert", cacert=root2)
+    found = credentials.ca_credential(lookup(both, separate), "x")
+    assert found.trusted_ca == root2 and found.name == "x-cacert"
+
+
+@pytest.mark.parametrize(("values", "reason"), [
+    ({"cert": b"junk", "key": b"junk"}, "certificate is not valid PEM"),
+    ({"tls_crt": b"x"}, "needs keys 'tls.crt' and 'tls.key'"),
+])
+def test_bad_material(values: dict[str, bytes], reason: str) -> None:
+    with pytest.raises(CredentialError, match=reason):
+        credentials.tls_credential(lookup(secret("x", **values)), "x")
+
+
+def test_mismatch_and_key_never_in_message() -> None:
+    a, b = certs.leaf("a.example.com"), certs.leaf("b.example.com")
+    with pytest.raises(CredentialError) as info:
+        credentials.tls_credential(lookup(secret("x", cert=a.cert, key=b.key)), "x")
+    assert "does not match" in str(info.value)
+    assert "PRIVATE KEY" not in str(info.value)
+
+
+def test_cacert_named_credential_cannot_serve() -> None:
+    with pytest.raises(CredentialError, match="can only hold a CA"):
+        credentials.tls_credential(lookup(), "x-cacert")
+
+
+def test_scheme_prefixes() -> None:
+    assert credentials.credential_name("kubernetes://a") == "a"
+    with pytest.raises(CredentialError, match="not supported"):
+        credentials.credential_name("sds://a")

@@ -42,6 +42,8 @@ class RuntimeConfig:
     workload: Workload = field(default_factory=Workload)
     options: Options = field(default_factory=Options)
     debounce_s: float = 0.02
+    # A deleted Secret stays in force this long, so delete-then-create rotates without a gap.
+    secret_grace_s: float = 1.0
 
 
 class Runtime:
@@ -57,6 +59,8 @@ class Runtime:
         self._dirty = asyncio.Event()
         self._progress = asyncio.Condition()
         self._secret_summaries: dict[str, str] = {}
+        self._deleted_secrets: dict[StoreKey, tuple[float, StoredObject]] = {}
+        self._grace_timer: asyncio.TimerHandle | None = None
 
     # -- the rebuild loop -------------------------------------------------------------------
 
@@ -80,10 +84,27 @@ class Runtime:
         self._models[obj.key] = (obj.revision, model)
         return model
 
+    def _objects(self) -> list[StoredObject]:
+        """The stored objects, plus Secrets deleted less than the grace period ago."""
+        objects = self.store.all()
+        now = time.monotonic()
+        for key, (deadline, obj) in list(self._deleted_secrets.items()):
+            if deadline <= now or self.store.get(key) is not None:
+                del self._deleted_secrets[key]
+            else:
+                objects.append(obj)
+        if self._deleted_secrets:
+            delay = min(d for d, _ in self._deleted_secrets.values()) - now
+            if self._grace_timer is not None:
+                self._grace_timer.cancel()
+            self._grace_timer = asyncio.get_event_loop().call_later(
+                max(delay, 0) + 0.001, self.mark_dirty)
+        return objects
+
     def rebuild(self) -> None:
         started = time.perf_counter()
         generation = self.store.revision
-        objects = self.store.all()
+        objects = self._objects()
         live = {o.key for o in objects}
         for stale in [k for k in self._models if k not in live]:
             del self._models[stale]
@@ -263,8 +284,11 @@ class Runtime:
             results.append({"ok": True, "resource": f"{info.resource}/{name}",
                             "outcome": "deleted"})
         gone = self.store.delete(keys)
+        deadline = time.monotonic() + self.config.secret_grace_s
         for obj in gone:
             log.info("%s deleted", obj.key.ref)
+            if obj.key.kind == "Secret" and obj.key.group == "" and self.config.secret_grace_s > 0:
+                self._deleted_secrets[obj.key] = (deadline, obj)
         if gone:
             self.mark_dirty()
         return results

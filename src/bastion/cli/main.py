@@ -11,6 +11,7 @@ from bastion import __version__
 from bastion.cli import ops, resources
 from bastion.cli.client import default_state_dir
 from bastion.cli.common import State
+from bastion.cli.demo import demo
 from bastion.cli.samples import samples
 from bastion.cli.serve import serve_command
 
@@ -53,6 +54,7 @@ cli.add_command(ops.wait)
 cli.add_command(ops.status)
 cli.add_command(ops.logs)
 cli.add_command(samples)
+cli.add_command(demo)
 
 
 def main() -> None:

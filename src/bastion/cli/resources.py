@@ -9,12 +9,12 @@ from typing import Any
 
 import click
 
-from bastion.api import admission, core
 from bastion.cli import output
 from bastion.cli.common import State, fail, namespace_option, pass_state, warn
 from bastion.cli.loader import load_manifests
 from bastion.errors import InputError
-from bastion.translate.istio.credentials import CredentialError, check_pair
+
+TLS_SECRET_TYPE = "kubernetes.io/tls"
 
 
 def _report(answer: dict[str, Any], verb_outcome: bool = True) -> None:
@@ -83,6 +83,8 @@ def _read_file(path: str) -> bytes:
 
 
 def _create_secret(state: State, name: str, secret_type: str, data: dict[str, bytes]) -> None:
+    from bastion.api import admission, core
+
     body = {
         "apiVersion": "v1", "kind": "Secret", "type": secret_type,
         "metadata": {"name": name, "namespace": state.ns},
@@ -102,12 +104,14 @@ def _create_secret(state: State, name: str, secret_type: str, data: dict[str, by
 @pass_state
 def secret_tls(state: State, name: str, cert: str, key: str) -> None:
     """Create a kubernetes.io/tls secret from a certificate and key."""
+    from bastion.translate.istio.credentials import CredentialError, check_pair
+
     cert_pem, key_pem = _read_file(cert), _read_file(key)
     try:
         check_pair(cert_pem, key_pem)
     except CredentialError as exc:
         fail(f"failed to load key pair from {cert} and {key}: {exc}")
-    _create_secret(state, name, core.TLS_SECRET_TYPE, {"tls.crt": cert_pem, "tls.key": key_pem})
+    _create_secret(state, name, TLS_SECRET_TYPE, {"tls.crt": cert_pem, "tls.key": key_pem})
 
 
 @secret.command("generic")

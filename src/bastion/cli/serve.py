@@ -7,8 +7,6 @@ import asyncio
 import click
 
 from bastion.cli.common import State, pass_state
-from bastion.server.app import ServeConfig, serve
-from bastion.translate.istio import Options, Workload
 
 
 def _port_map(values: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
@@ -46,18 +44,27 @@ def _labels(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 @click.option("--concurrency", type=int, default=None, help="Envoy worker threads.")
 @click.option("--debounce", default=0.02, show_default=True,
               help="Seconds to gather changes before translating.")
+@click.option("--secret-grace", default=1.0, show_default=True,
+              help="Seconds a deleted Secret stays in force (lets delete-then-create rotate "
+                   "without a gap).")
 @click.option("--log-level", default="INFO", show_default=True)
 @click.option("--envoy-log-level", default="info", show_default=True)
 @pass_state
 def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
                   gateway_namespace: str, labels: tuple[str, ...], gateway_name: str,
-                  no_envoy: bool, concurrency: int | None, debounce: float, log_level: str,
+                  no_envoy: bool, concurrency: int | None, debounce: float, secret_grace: float,
+                  log_level: str,
                   envoy_log_level: str) -> None:
     """Run the control plane, its local API, its ADS server and the Envoy gateway."""
+    # Imported here so that every other command starts without loading gRPC and the protos.
+    from bastion.server.app import ServeConfig, serve
+    from bastion.translate.istio import Options, Workload
+
     workload = Workload(labels=_labels(labels) or Workload().labels, namespace=gateway_namespace)
     config = ServeConfig(
         state_dir=state.state_dir, workload=workload,
         options=Options(bind_address=bind_address, port_map=_port_map(port_map)),
         gateway_name=gateway_name, run_envoy=not no_envoy, concurrency=concurrency,
-        envoy_log_level=envoy_log_level, debounce_s=debounce, log_level=log_level.upper())
+        envoy_log_level=envoy_log_level, debounce_s=debounce, secret_grace_s=secret_grace,
+        log_level=log_level.upper())
     asyncio.run(serve(config))

@@ -37,6 +37,7 @@ class ServeConfig:
     concurrency: int | None = None
     envoy_log_level: str = "info"
     debounce_s: float = 0.02
+    secret_grace_s: float = 1.0
     log_level: str = "INFO"
 
 
@@ -62,7 +63,8 @@ async def serve(config: ServeConfig) -> None:
     prepare_state_dir(state)
     setup_logging(state, config.log_level)
     store = Store(state / "store.db")
-    runtime = Runtime(store, RuntimeConfig(config.workload, config.options, config.debounce_s))
+    runtime = Runtime(store, RuntimeConfig(config.workload, config.options, config.debounce_s,
+                                           config.secret_grace_s))
 
     xds_path = state / "xds.sock"
     xds_path.unlink(missing_ok=True)

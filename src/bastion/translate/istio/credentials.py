@@ -72,9 +72,12 @@ def summarize(cert: x509.Certificate) -> CertificateSummary:
         dns = tuple(san.get_values_for_type(x509.DNSName))
     except x509.ExtensionNotFound:
         dns = ()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        serial = cert.serial_number
     return CertificateSummary(
         subject=cert.subject.rfc4514_string(),
-        serial=format(cert.serial_number, "x"),
+        serial=format(serial, "x"),
         not_before=cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
         not_after=cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
         dns_names=dns,

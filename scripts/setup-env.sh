@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Shared by demo.sh and test.sh: make sure curl and openssl exist, and that .venv holds bastion
+# with the extras named in $1 ("samples" or "test").
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+extras="${1:-samples}"
+
+missing=()
+for tool in curl openssl; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+  echo "installing ${missing[*]} with apt-get" >&2
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+python="${PYTHON:-python3}"
+if [ ! -x "$root/.venv/bin/python" ]; then
+  "$python" -m venv "$root/.venv"
+fi
+"$root/.venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+"$root/.venv/bin/python" -m pip install -q --disable-pip-version-check -e "$root[$extras]"

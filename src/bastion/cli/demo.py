@@ -1,0 +1,297 @@
+"""`bastion demo`: Istio's Secure Gateways task, run for real on this machine.
+
+Every step is the task's own shell command with `bastion` in place of `kubectl`; the demo prints
+the command and what it printed. It starts its own gateway, backends and certificates in a
+temporary directory, on free loopback ports, and stops them all at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+CURL = ('curl -v -HHost:{host} --resolve "{host}:$SECURE_INGRESS_PORT:$INGRESS_HOST" '
+        '--cacert {ca} {extra}"https://{host}:$SECURE_INGRESS_PORT{path}"')
+SHOWN = re.compile(r"^(< HTTP/|\* .*(alert|SSL certificate problem|verify)|curl: \(|"
+                   r"\* OpenSSL|\* TLSv1\.[23] \((IN|OUT)\), TLS alert)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise click.ClickException(f"nothing listens on 127.0.0.1:{port}")
+
+
+@dataclass
+class Step:
+    text: str
+    command: str
+    expect_failure: bool = False
+
+
+def curl(host: str, path: str, ca: str = "example.com.crt", extra: str = "") -> str:
+    return CURL.format(host=host, path=path, ca=ca, extra=extra)
+
+
+GATEWAY = """cat <<EOF | bastion apply -f -
+apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata:
+  name: mygateway
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+{servers}EOF"""
+
+SERVER = """  - port:
+      number: 443
+      name: {name}
+      protocol: HTTPS
+    tls:
+      mode: {mode}
+      credentialName: {credential}
+    hosts:
+    - {host}
+"""
+
+VS = """cat <<EOF | bastion apply -f -
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata:
+  name: {name}
+spec:
+  hosts:
+  - "{host}"
+  gateways:
+  - mygateway
+  http:
+  - match:
+{matches}    route:
+    - destination:
+        port:
+          number: {port}
+        host: {backend}
+EOF"""
+
+ROOT = ("openssl req -x509 -sha256 -nodes -days 365 -newkey rsa:2048 -subj "
+        "'/O=example Inc./CN=example.com' -keyout {d}example.com.key -out {d}example.com.crt")
+LEAF = ("openssl req -out {d}{h}.csr -newkey rsa:2048 -nodes -keyout {d}{h}.key "
+        "-subj \"/CN={h}/O={o}\"\n"
+        "openssl x509 -req -days 365 -CA {d}example.com.crt -CAkey {d}example.com.key "
+        "-set_serial {s} -in {d}{h}.csr -out {d}{h}.crt")
+
+
+def task_steps() -> list[Step]:
+    httpbin_server = SERVER.format(name="https", mode="SIMPLE", credential="httpbin-credential",
+                                   host="httpbin.example.com")
+    wait_gw = "bastion wait --for=distribution --timeout 10s gateway mygateway"
+    return [
+        Step("Create a root certificate and private key to sign the certificates",
+             ROOT.format(d="")),
+        Step("Create a certificate and private key for httpbin.example.com",
+             LEAF.format(d="", h="httpbin.example.com", o="httpbin organization", s=0)),
+        Step("Create a secret for the ingress gateway",
+             "bastion create -n istio-system secret tls httpbin-credential "
+             "--key=httpbin.example.com.key --cert=httpbin.example.com.crt"),
+        Step("Configure the ingress gateway (port 443, SIMPLE TLS)",
+             GATEWAY.format(servers=httpbin_server)),
+        Step("Configure the gateway's ingress traffic routes",
+             VS.format(name="httpbin", host="httpbin.example.com", port=8000, backend="httpbin",
+                       matches="    - uri:\n        prefix: /status\n"
+                               "    - uri:\n        prefix: /delay\n")),
+        Step("Wait until the gateway holds the configuration",
+             "bastion wait --for=distribution --timeout 10s virtualservice httpbin"),
+        Step("Send an HTTPS request to httpbin: expect HTTP/2 418 and the teapot",
+             curl("httpbin.example.com", "/status/418")),
+        Step("Rotate the credential: delete the secret and create it from a new CA",
+             "bastion -n istio-system delete secret httpbin-credential\n"
+             "mkdir new_certificates\n" + ROOT.format(d="new_certificates/") + "\n"
+             + LEAF.format(d="new_certificates/", h="httpbin.example.com",
+                           o="httpbin organization", s=0) + "\n"
+             "bastion create -n istio-system secret tls httpbin-credential "
+             "--key=new_certificates/httpbin.example.com.key "
+             "--cert=new_certificates/httpbin.example.com.crt"),
+        Step("Wait for the new credential",
+             "bastion wait --for=distribution --timeout 10s -n istio-system secret "
+             "httpbin-credential"),
+        Step("Access httpbin with the new certificate chain: 418",
+             curl("httpbin.example.com", "/status/418", ca="new_certificates/example.com.crt")),
+        Step("Access httpbin with the previous certificate chain: refused",
+             curl("httpbin.example.com", "/status/418"), expect_failure=True),
+        Step("Restore the httpbin credential",
+             "bastion -n istio-system delete secret httpbin-credential\n"
+             "bastion create -n istio-system secret tls httpbin-credential "
+             "--key=httpbin.example.com.key --cert=httpbin.example.com.crt"),
+        Step("Create a certificate and secret for helloworld-v1.example.com",
+             LEAF.format(d="", h="helloworld-v1.example.com", o="helloworld organization",
+                         s=1) + "\n"
+             "bastion create -n istio-system secret tls helloworld-credential "
+             "--key=helloworld-v1.example.com.key --cert=helloworld-v1.example.com.crt"),
+        Step("Define a gateway with two servers on port 443",
+             GATEWAY.format(servers=SERVER.format(
+                 name="https-httpbin", mode="SIMPLE", credential="httpbin-credential",
+                 host="httpbin.example.com") + SERVER.format(
+                 name="https-helloworld", mode="SIMPLE", credential="helloworld-credential",
+                 host="helloworld-v1.example.com"))),
+        Step("Route helloworld-v1.example.com",
+             VS.format(name="helloworld-v1", host="helloworld-v1.example.com", port=5000,
+                       backend="helloworld-v1", matches="    - uri:\n        exact: /hello\n")),
+        Step("Wait for the routes",
+             "bastion wait --for=distribution --timeout 10s virtualservice helloworld-v1"),
+        Step("Send an HTTPS request to helloworld-v1.example.com: HTTP/2 200",
+             curl("helloworld-v1.example.com", "/hello")),
+        Step("Send an HTTPS request to httpbin.example.com: still the teapot",
+             curl("httpbin.example.com", "/status/418")),
+        Step("Mutual TLS: replace the credential with one that carries the CA",
+             "bastion -n istio-system delete secret httpbin-credential\n"
+             "bastion create -n istio-system secret generic httpbin-credential "
+             "--from-file=tls.key=httpbin.example.com.key "
+             "--from-file=tls.crt=httpbin.example.com.crt --from-file=ca.crt=example.com.crt"),
+        Step("Set the gateway's TLS mode to MUTUAL",
+             GATEWAY.format(servers=SERVER.format(
+                 name="https", mode="MUTUAL", credential="httpbin-credential",
+                 host="httpbin.example.com")) + "\n" + wait_gw),
+        Step("Send a request without a client certificate: refused in the handshake",
+             curl("httpbin.example.com", "/status/418"), expect_failure=True),
+        Step("Create a client certificate and private key",
+             LEAF.format(d="", h="client.example.com", o="client organization", s=1)),
+        Step("Send the request with the client certificate: the teapot",
+             curl("httpbin.example.com", "/status/418",
+                  extra="--cert client.example.com.crt --key client.example.com.key ")),
+        Step("What the gateway holds", "bastion get secrets -n istio-system\nbastion status"),
+        Step("Clean up",
+             "bastion delete gateway mygateway\n"
+             "bastion delete virtualservice httpbin\n"
+             "bastion delete --ignore-not-found=true -n istio-system secret httpbin-credential "
+             "helloworld-credential\n"
+             "bastion delete --ignore-not-found=true virtualservice helloworld-v1\n"
+             "bastion delete service --ignore-not-found=true httpbin helloworld-v1"),
+    ]
+
+
+class Demo:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.state = workdir / "state"
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.bindir = Path(sys.executable).parent
+        self.env = {**os.environ, "BASTION_STATE_DIR": str(self.state),
+                    "PATH": f"{self.bindir}:{os.environ.get('PATH', '')}"}
+
+    def spawn(self, *args: str, log: str) -> None:
+        with open(self.workdir / log, "wb") as out:
+            self.processes.append(subprocess.Popen(
+                [sys.executable, "-m", "bastion", *args], stdout=out, stderr=subprocess.STDOUT,
+                env=self.env, start_new_session=True))
+
+    def start(self) -> None:
+        secure, plain = _free_port(), _free_port()
+        httpbin, hello = _free_port(), _free_port()
+        self.spawn("serve", "--bind-address", "127.0.0.1", "--port-map", f"443={secure}",
+                   "--port-map", f"80={plain}", log="serve.log")
+        self.spawn("samples", "serve", "httpbin", "--port", str(httpbin), log="httpbin.log")
+        self.spawn("samples", "serve", "helloworld", "--port", str(hello), log="hello.log")
+        for port in (httpbin, hello):
+            _wait_port(port)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            result = self.run_quiet("bastion status -o json")
+            if result.returncode == 0 and json.loads(result.stdout)["gateways"]:
+                break
+            time.sleep(0.1)
+        else:
+            raise click.ClickException("the gateway did not start; see "
+                                       f"{self.workdir / 'serve.log'}")
+        samples = {"httpbin": httpbin, "helloworld": hello}
+        for name, port in samples.items():
+            manifest = self.run_quiet(f"bastion samples manifest {name}").stdout
+            manifest = re.sub(r"port: (8080|5000)\n(?!.*port:)", f"port: {port}\n", manifest,
+                              flags=re.S)
+            subprocess.run(["bastion", "apply", "-f", "-"], input=manifest, text=True,
+                           env=self.env, capture_output=True, check=True)
+        self.env.update({"INGRESS_HOST": "127.0.0.1", "SECURE_INGRESS_PORT": str(secure),
+                         "INGRESS_PORT": str(plain)})
+
+    def run_quiet(self, command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["bash", "-c", command], capture_output=True, text=True,
+                              env=self.env, cwd=self.workdir, timeout=120)
+
+    def stop(self) -> None:
+        for proc in self.processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=15)
+
+
+def show(result: subprocess.CompletedProcess[str], is_curl: bool) -> None:
+    if is_curl:
+        for line in result.stderr.splitlines():
+            if SHOWN.match(line):
+                click.echo(f"    {line}")
+        for line in result.stdout.splitlines():
+            click.echo(f"    {line}")
+        return
+    for line in (result.stdout + result.stderr).splitlines():
+        if line.strip(".+*- ") or not line.strip():  # skip openssl's key-generation dots
+            click.echo(f"    {line}")
+
+
+@click.command()
+@click.option("--keep", is_flag=True, help="Keep the working directory afterwards.")
+def demo(keep: bool) -> None:
+    """Run Istio's Secure Gateways task end to end, printing each command and its result."""
+    workdir = Path(tempfile.mkdtemp(prefix="bastion-demo-"))
+    runner = Demo(workdir)
+    failures = 0
+    try:
+        click.echo(f"Working in {workdir}; starting the gateway and the samples...")
+        runner.start()
+        click.echo(f"Gateway ready: INGRESS_HOST=127.0.0.1 "
+                   f"SECURE_INGRESS_PORT={runner.env['SECURE_INGRESS_PORT']}\n")
+        for number, step in enumerate(task_steps(), 1):
+            click.secho(f"{number}. {step.text}", bold=True)
+            for line in step.command.splitlines():
+                click.echo(f"  $ {line}")
+            result = runner.run_quiet(step.command)
+            show(result, step.command.startswith("curl"))
+            ok = (result.returncode != 0) if step.expect_failure else (result.returncode == 0)
+            verdict = "as expected" if ok else "UNEXPECTED"
+            if step.expect_failure:
+                click.echo(f"  -> refused (exit {result.returncode}), {verdict}\n")
+            else:
+                click.echo(f"  -> exit {result.returncode}, {verdict}\n")
+            failures += 0 if ok else 1
+    finally:
+        runner.stop()
+        if keep:
+            click.echo(f"Kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if failures:
+        raise click.ClickException(f"{failures} step(s) did not give the task's result")
+    click.secho("Every step gave the task's result.", bold=True)

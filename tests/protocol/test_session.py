@@ -18,7 +18,6 @@ from bastion.translate.xds.resources import (
     ENDPOINT,
     LISTENER,
     PUSH_ORDER,
-    ROUTE,
     SECRET,
     XdsResources,
 )

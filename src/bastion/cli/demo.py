@@ -181,7 +181,8 @@ def task_steps() -> list[Step]:
         Step("Send the request with the client certificate: the teapot",
              curl("httpbin.example.com", "/status/418",
                   extra="--cert client.example.com.crt --key client.example.com.key ")),
-        Step("What the gateway holds", "bastion get secrets -n istio-system\nbastion status"),
+        Step("What the gateway holds",
+             "bastion get secrets -n istio-system\nbastion proxy-config secret\nbastion status"),
         Step("Clean up",
              "bastion delete gateway mygateway\n"
              "bastion delete virtualservice httpbin\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -37,26 +38,59 @@ def _pem_key(key) -> bytes:  # type: ignore[no-untyped-def]
                              serialization.NoEncryption())
 
 
-@cache
 def ca(label: str = "root1", kind: str = "rsa") -> tuple[Pair, object]:
+    """The root named `label` (one per label and key kind for the whole test run)."""
+    return _ca(label, kind)
+
+
+@cache
+def _ca(label: str, kind: str) -> tuple[Pair, object]:
     key = _key(kind)
     name = _name("example.com", "example Inc.")
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(1000 + sum(label.encode()))
             .not_valid_before(EPOCH).not_valid_after(EPOCH + dt.timedelta(days=3650))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                           critical=False)
             .sign(key, hashes.SHA256()))
     return Pair(cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)), key
 
 
-@cache
 def leaf(cn: str, serial: int = 1, root: str = "root1", kind: str = "rsa",
          org: str = "organization") -> Pair:
+    return _leaf(cn, serial, root, kind, org)
+
+
+@cache
+def _leaf(cn: str, serial: int, root: str, kind: str, org: str) -> Pair:
     ca_pair, ca_key = ca(root, kind)
     issuer = x509.load_pem_x509_certificate(ca_pair.cert).subject
     key = _key(kind)
     cert = (x509.CertificateBuilder().subject_name(_name(cn, org)).issuer_name(issuer)
             .public_key(key.public_key()).serial_number(serial)
             .not_valid_before(EPOCH).not_valid_after(EPOCH + dt.timedelta(days=3650))
+            # Roots share one subject (as in the task); the key identifier tells them apart.
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                           critical=False)
             .sign(ca_key, hashes.SHA256()))
     return Pair(cert.public_bytes(serialization.Encoding.PEM), _pem_key(key))
+
+
+def write(pair: Pair, directory: Path, stem: str) -> tuple[Path, Path]:
+    cert, key = directory / f"{stem}.crt", directory / f"{stem}.key"
+    cert.write_bytes(pair.cert)
+    key.write_bytes(pair.key)
+    return cert, key
+
+
+def crl(root: str, revoked_serials: tuple[int, ...]) -> bytes:
+    """A CRL signed by `root` revoking the given serials."""
+    ca_pair, ca_key = ca(root)
+    issuer = x509.load_pem_x509_certificate(ca_pair.cert).subject
+    builder = (x509.CertificateRevocationListBuilder().issuer_name(issuer)
+               .last_update(EPOCH).next_update(EPOCH + dt.timedelta(days=3650)))
+    for serial in revoked_serials:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(EPOCH).build())
+    return builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)

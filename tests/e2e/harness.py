@@ -171,3 +171,25 @@ def make_leaf(cwd: Path, host: str, org: str, serial: int, prefix: str = "") -> 
     openssl("x509", "-req", "-days", "365", "-CA", f"{prefix}example.com.crt", "-CAkey",
             f"{prefix}example.com.key", "-set_serial", str(serial), "-in", f"{prefix}{host}.csr",
             "-out", f"{prefix}{host}.crt", cwd=cwd)
+
+
+def handshake_serial(host: str, port: int, cafile: Path, timeout: float = 5.0,
+                     certfile: Path | None = None, keyfile: Path | None = None) -> int:
+    """Open a new TLS connection with SNI `host` and return the serial of the certificate the
+    gateway presented (a real handshake over a real socket)."""
+    import ssl
+
+    from cryptography import x509
+
+    context = ssl.create_default_context(cafile=str(cafile))
+    context.check_hostname = False  # the task's leaves carry only a CN
+    if certfile is not None:
+        context.load_cert_chain(str(certfile), str(keyfile))
+    with socket.create_connection(("127.0.0.1", port), timeout) as raw, \
+            context.wrap_socket(raw, server_hostname=host) as tls:
+        der = tls.getpeercert(binary_form=True)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return x509.load_der_x509_certificate(der).serial_number

@@ -1,0 +1,111 @@
+"""Bounded client loops that run beside a test's changes and count every failure."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.e2e.harness import handshake_serial
+
+
+@dataclass
+class Tally:
+    ok: int = 0
+    errors: list[str] = field(default_factory=list)
+    serials: Counter[int] = field(default_factory=Counter)
+
+
+class HandshakeLoop(threading.Thread):
+    """A new TLS connection per iteration; records the serial each handshake presented."""
+
+    def __init__(self, host: str, port: int, cafile: Path, max_count: int = 5000,
+                 max_seconds: float = 60.0) -> None:
+        super().__init__(daemon=True)
+        self.host, self.port, self.cafile = host, port, cafile
+        self.max_count, self.max_seconds = max_count, max_seconds
+        self.tally = Tally()
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        for _ in range(self.max_count):
+            if self._stop_event.is_set() or time.monotonic() > deadline:
+                break
+            try:
+                self.tally.serials[handshake_serial(self.host, self.port, self.cafile)] += 1
+                self.tally.ok += 1
+            except Exception as exc:  # every failure is counted, none hidden
+                self.tally.errors.append(f"{type(exc).__name__}: {exc}")
+
+    def finish(self) -> Tally:
+        self._stop_event.set()
+        self.join(timeout=30)
+        return self.tally
+
+
+class LoopbackHTTPS(http.client.HTTPSConnection):
+    """An HTTPS connection to 127.0.0.1 that sends `host` as SNI and Host."""
+
+    def __init__(self, host: str, port: int, context: ssl.SSLContext) -> None:
+        super().__init__(host, port, context=context, timeout=5)
+        self._tls = context
+
+    def connect(self) -> None:
+        raw = socket.create_connection(("127.0.0.1", self.port), self.timeout)
+        self.sock = self._tls.wrap_socket(raw, server_hostname=self.host)
+
+
+class KeepAliveLoop(threading.Thread):
+    """HTTP/1.1 requests over one kept-alive TLS connection (reconnecting only if the gateway
+    closes it), checking each status."""
+
+    def __init__(self, host: str, port: int, cafile: Path, path: str = "/status/200",
+                 max_count: int = 5000, max_seconds: float = 60.0) -> None:
+        super().__init__(daemon=True)
+        self.host, self.port, self.cafile, self.path = host, port, cafile, path
+        self.max_count, self.max_seconds = max_count, max_seconds
+        self.tally = Tally()
+        self.connections = 0
+        self._stop_event = threading.Event()
+
+    def _connect(self) -> http.client.HTTPSConnection:
+        context = ssl.create_default_context(cafile=str(self.cafile))
+        context.check_hostname = False
+        self.connections += 1
+        return LoopbackHTTPS(self.host, self.port, context)
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        conn = None
+        for _ in range(self.max_count):
+            if self._stop_event.is_set() or time.monotonic() > deadline:
+                break
+            try:
+                if conn is None:
+                    conn = self._connect()
+                conn.request("GET", self.path, headers={"Host": self.host})
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    self.tally.errors.append(f"status {response.status}")
+                else:
+                    self.tally.ok += 1
+                if response.getheader("connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+            except Exception as exc:
+                self.tally.errors.append(f"{type(exc).__name__}: {exc}")
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def finish(self) -> Tally:
+        self._stop_event.set()
+        self.join(timeout=30)
+        return self.tally

@@ -173,7 +173,7 @@ def make_leaf(cwd: Path, host: str, org: str, serial: int, prefix: str = "") -> 
             "-out", f"{prefix}{host}.crt", cwd=cwd)
 
 
-def handshake_serial(host: str, port: int, cafile: Path, timeout: float = 5.0,
+def handshake_serial(host: str | None, port: int, cafile: Path, timeout: float = 5.0,
                      certfile: Path | None = None, keyfile: Path | None = None) -> int:
     """Open a new TLS connection with SNI `host` and return the serial of the certificate the
     gateway presented (a real handshake over a real socket)."""

@@ -1,0 +1,1 @@
+"""Benchmarks: they measure and report; they never decide pass or fail."""

@@ -68,3 +68,26 @@ def test_scheme_prefixes() -> None:
     assert credentials.credential_name("kubernetes://a") == "a"
     with pytest.raises(CredentialError, match="not supported"):
         credentials.credential_name("sds://a")
+
+
+def test_corrupt_private_part_is_caught() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pair = certs.leaf("a.example.com")
+    key = serialization.load_pem_private_key(pair.key, None)
+    numbers = key.private_numbers()
+    broken = rsa.RSAPrivateNumbers(
+        p=numbers.p, q=numbers.q, d=numbers.d + 2, dmp1=numbers.dmp1 + 2, dmq1=numbers.dmq1,
+        iqmp=numbers.iqmp, public_numbers=numbers.public_numbers,
+    ).private_key(unsafe_skip_rsa_key_validation=True)
+    pem = broken.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                               serialization.NoEncryption())
+    with pytest.raises(CredentialError, match="private key is corrupt"):
+        credentials.tls_credential(lookup(secret("x", cert=pair.cert, key=pem)), "x")
+
+
+def test_ecdsa_pair_is_accepted() -> None:
+    pair = certs.leaf("ec.example.com", kind="ec")
+    found = credentials.tls_credential(lookup(secret("x", cert=pair.cert, key=pair.key)), "x")
+    assert "CN=ec.example.com" in found.summary.subject

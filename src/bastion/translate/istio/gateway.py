@@ -25,7 +25,7 @@ from bastion.ir.model import (
 )
 from bastion.translate.istio import backends, credentials, hosts
 from bastion.translate.istio.resources import Options, Resources, Workload
-from bastion.translate.istio.routes import RouteBuilder, binds, is_catch_all
+from bastion.translate.istio.routes import RouteBuilder, gateway_refs, is_catch_all
 
 HTTP_FAMILY = {"HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"}
 TERMINATING = {istio.TLSMode.SIMPLE, istio.TLSMode.MUTUAL, istio.TLSMode.OPTIONAL_MUTUAL}
@@ -72,6 +72,8 @@ class _Translation:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     tls_credentials: dict[str, TlsCredential] = field(default_factory=dict)
     ca_credentials: dict[str, CaCredential] = field(default_factory=dict)
+    _vs_index: dict[tuple[str, str], list[istio.VirtualService]] | None = None
+    _dest_index: dict[str, list[tuple[ObjectRef, str]]] | None = None
 
     def problem(self, entry: _Entry, field_path: str, code: str, message: str,
                 severity: Severity = Severity.ERROR) -> None:
@@ -255,16 +257,26 @@ class _Translation:
 
     # -- virtual hosts ------------------------------------------------------------------------
 
+    def _by_gateway(self) -> dict[tuple[str, str], list[istio.VirtualService]]:
+        """VirtualServices by the Gateways they name, oldest first, computed once per
+        translation so binding costs stay linear in the number of objects."""
+        if self._vs_index is None:
+            index: dict[tuple[str, str], list[istio.VirtualService]] = defaultdict(list)
+            for _, vs in sorted(self.res.virtual_services.items(),
+                                key=lambda i: (i[1].metadata.creation_timestamp or "", i[0])):
+                for ref in sorted(gateway_refs(vs, vs.spec.gateways)):
+                    index[ref].append(vs)
+            self._vs_index = index
+        return self._vs_index
+
     def _bound_routes(self, entry: _Entry, server_hosts: list[str]
                       ) -> list[tuple[str, list[Route]]]:
         """Routes of every VirtualService bound to this server, per intersecting host."""
         gw = entry.gateway.metadata
         builder = RouteBuilder(self.res, self.diagnostics)
         out: list[tuple[str, list[Route]]] = []
-        for (vs_ns, _), vs in sorted(self.res.virtual_services.items(),
-                                     key=lambda i: (i[1].metadata.creation_timestamp or "", i[0])):
-            if not binds(vs, vs.spec.gateways, gw.namespace or "", gw.name):
-                continue
+        for vs in self._by_gateway().get((gw.namespace or "", gw.name), []):
+            vs_ns = vs.metadata.namespace or "default"
             matched: list[str] = []
             for server_host in server_hosts:
                 allowed_ns, name = hosts.split_namespace(server_host)
@@ -310,17 +322,26 @@ class _Translation:
     def _backend(self, ref: BackendRef) -> Backend | None:
         backend = backends.resolve(self.res, ref)
         if backend is None:
+            for vs_ref, at in self._destination_index().get(ref.host, []):
+                self.diagnostics.append(Diagnostic(
+                    vs_ref, at, "NotFound",
+                    f"no Service or ServiceEntry for {ref.host} port {ref.port}; "
+                    "requests routed there get 503", Severity.WARNING))
+        return backend
+
+    def _destination_index(self) -> dict[str, list[tuple[ObjectRef, str]]]:
+        """Where each destination host is named, to point warnings at the right fields."""
+        if self._dest_index is None:
+            index: dict[str, list[tuple[ObjectRef, str]]] = defaultdict(list)
             for vs in self.res.virtual_services.values():
                 namespace = vs.metadata.namespace or "default"
+                ref = ObjectRef("VirtualService", namespace, vs.metadata.name)
                 for i, rule in enumerate(vs.spec.http):
                     for k, dest in enumerate(rule.route):
-                        if backends.qualify(dest.destination.host, namespace) == ref.host:
-                            self.diagnostics.append(Diagnostic(
-                                ObjectRef("VirtualService", namespace, vs.metadata.name),
-                                f"spec.http[{i}].route[{k}].destination.host", "NotFound",
-                                f"no Service or ServiceEntry for {ref.host} port {ref.port}; "
-                                "requests routed there get 503", Severity.WARNING))
-        return backend
+                        host = backends.qualify(dest.destination.host, namespace)
+                        index[host].append((ref, f"spec.http[{i}].route[{k}].destination.host"))
+            self._dest_index = index
+        return self._dest_index
 
 
 def to_ir(res: Resources, workload: Workload | None = None,

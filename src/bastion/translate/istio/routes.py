@@ -37,10 +37,11 @@ def duration_ms(value: str) -> int | None:
     return int(float(match.group(1)) * UNIT_MS[match.group(2)])
 
 
-def binds(vs: istio.VirtualService, gateways: list[str], gw_namespace: str, gw_name: str) -> bool:
-    """Does a `gateways` list (of a VirtualService or a match) name this Gateway? Short names are
-    in the VirtualService's namespace; `ns/name` and the legacy FQDN form are also accepted."""
+def gateway_refs(vs: istio.VirtualService, gateways: list[str]) -> set[tuple[str, str]]:
+    """The (namespace, name) of each Gateway a `gateways` list names. Short names are in the
+    VirtualService's namespace; `ns/name`, `./name` and the legacy FQDN form are also accepted."""
     vs_namespace = vs.metadata.namespace or "default"
+    out = set()
     for entry in gateways:
         if "/" in entry:
             namespace, _, name = entry.partition("/")
@@ -50,9 +51,12 @@ def binds(vs: istio.VirtualService, gateways: list[str], gw_namespace: str, gw_n
             namespace = rest.split(".", 1)[0]
         else:
             namespace, name = vs_namespace, entry
-        if (namespace, name) == (gw_namespace, gw_name):
-            return True
-    return False
+        out.add((namespace, name))
+    return out
+
+
+def binds(vs: istio.VirtualService, gateways: list[str], gw_namespace: str, gw_name: str) -> bool:
+    return (gw_namespace, gw_name) in gateway_refs(vs, gateways)
 
 
 @dataclass

@@ -58,18 +58,32 @@ def _ca(label: str, kind: str) -> tuple[Pair, object]:
 
 
 def leaf(cn: str, serial: int = 1, root: str = "root1", kind: str = "rsa",
-         org: str = "organization") -> Pair:
-    return _leaf(cn, serial, root, kind, org)
+         org: str = "organization", sans: tuple[str, ...] = (),
+         valid_days: tuple[int, int] | None = None) -> Pair:
+    """A leaf signed by `root`. `sans` adds DNS (or, with a scheme, URI) names; `valid_days`
+    is the validity window in days relative to today (negative: in the past); without it the
+    certificate is valid for ten years from 2026-01-01."""
+    return _leaf(cn, serial, root, kind, org, sans, valid_days)
 
 
 @cache
-def _leaf(cn: str, serial: int, root: str, kind: str, org: str) -> Pair:
+def _leaf(cn: str, serial: int, root: str, kind: str, org: str, sans: tuple[str, ...],
+          valid_days: tuple[int, int] | None) -> Pair:
     ca_pair, ca_key = ca(root, kind)
     issuer = x509.load_pem_x509_certificate(ca_pair.cert).subject
     key = _key(kind)
-    cert = (x509.CertificateBuilder().subject_name(_name(cn, org)).issuer_name(issuer)
-            .public_key(key.public_key()).serial_number(serial)
-            .not_valid_before(EPOCH).not_valid_after(EPOCH + dt.timedelta(days=3650))
+    start, end = EPOCH, EPOCH + dt.timedelta(days=3650)
+    if valid_days is not None:
+        today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        start, end = (today + dt.timedelta(days=d) for d in valid_days)
+    builder = (x509.CertificateBuilder().subject_name(_name(cn, org)).issuer_name(issuer)
+               .public_key(key.public_key()).serial_number(serial)
+               .not_valid_before(start).not_valid_after(end))
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName([
+            x509.UniformResourceIdentifier(n) if "://" in n else x509.DNSName(n) for n in sans]),
+            critical=False)
+    cert = (builder
             # Roots share one subject (as in the task); the key identifier tells them apart.
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
                            critical=False)

@@ -1,83 +1,12 @@
-"""Turning translation output into stable, secret-free YAML for golden files."""
+"""Golden-file helpers: the dump views come from the package (`bastion translate` prints the
+same); test cases name generated certificates with placeholders."""
 
 from __future__ import annotations
 
-import base64
-import dataclasses
 import re
-from enum import Enum
-from typing import Any
 
-from google.protobuf import json_format
-
-from bastion.ir.secret import REDACTED, PrivateBytes
-from bastion.translate.istio.credentials import load_certificates
-from bastion.translate.xds.resources import (
-    CLUSTER,
-    ENDPOINT,
-    LISTENER,
-    ROUTE,
-    SECRET,
-    XdsResources,
-)
-
-TYPE_KEYS = {LISTENER: "listeners", ROUTE: "routes", CLUSTER: "clusters",
-             ENDPOINT: "endpoints", SECRET: "secrets"}
-
-
-def describe_pem(data: bytes) -> str:
-    """Certificates are generated per run, so goldens show who they are, not their bytes."""
-    if b"PRIVATE KEY" in data:
-        return REDACTED
-    if b"X509 CRL" in data:
-        return "[crl]"
-    if b"CERTIFICATE" in data:
-        certs = load_certificates(data)
-        return "[" + "; ".join(
-            f"{c.subject.rfc4514_string()} serial={c.serial_number}" for c in certs) + "]"
-    return f"[{len(data)} bytes]"
-
-
-def _scrub(value: Any) -> Any:
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if k == "inlineBytes" and isinstance(v, str):
-                out[k] = describe_pem(base64.b64decode(v))
-            else:
-                out[k] = _scrub(v)
-        return out
-    if isinstance(value, list):
-        return [_scrub(v) for v in value]
-    return value
-
-
-def xds_to_data(xds: XdsResources) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for type_url, key in TYPE_KEYS.items():
-        resources = xds.of(type_url)
-        out[key] = [_scrub(json_format.MessageToDict(resources[name]))
-                    for name in sorted(resources)]
-    return out
-
-
-def ir_to_data(value: Any) -> Any:
-    if isinstance(value, PrivateBytes):
-        return REDACTED
-    if isinstance(value, bytes):
-        return describe_pem(value)
-    if isinstance(value, Enum):
-        return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {}
-        for f in dataclasses.fields(value):
-            item = ir_to_data(getattr(value, f.name))
-            if item not in (None, (), [], "", {}):
-                out[f.name] = item
-        return out
-    if isinstance(value, (tuple, list)):
-        return [ir_to_data(v) for v in value]
-    return value
-
+from bastion.translate.dump import ir_to_data, xds_to_data
 
 PLACEHOLDER = re.compile(r"^@(cert|key|ca|chain):(.+)$")
+
+__all__ = ["PLACEHOLDER", "ir_to_data", "xds_to_data"]

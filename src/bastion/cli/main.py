@@ -12,6 +12,7 @@ from bastion.cli import ops, resources
 from bastion.cli.client import default_state_dir
 from bastion.cli.common import State
 from bastion.cli.demo import demo
+from bastion.cli.offline import analyze, translate
 from bastion.cli.proxy_config import proxy_config
 from bastion.cli.samples import samples
 from bastion.cli.serve import serve_command
@@ -57,6 +58,8 @@ cli.add_command(ops.logs)
 cli.add_command(samples)
 cli.add_command(demo)
 cli.add_command(proxy_config)
+cli.add_command(translate)
+cli.add_command(analyze)
 
 
 def main() -> None:

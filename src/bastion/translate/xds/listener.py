@@ -118,11 +118,13 @@ def downstream_tls_context(policy: TlsPolicy) -> tls_pb2.DownstreamTlsContext:
         default = common_pb2.CertificateValidationContext(
             verify_certificate_spki=list(policy.verify_spki),
             verify_certificate_hash=list(policy.verify_hash),
+            # Like Istio's untyped matcher: a name may be a DNS name or a URI (SPIFFE) SAN.
             match_typed_subject_alt_names=[
                 common_pb2.SubjectAltNameMatcher(
-                    san_type=common_pb2.SubjectAltNameMatcher.DNS,
-                    matcher=string_pb2.StringMatcher(exact=name))
-                for name in policy.subject_alt_names],
+                    san_type=san_type, matcher=string_pb2.StringMatcher(exact=name))
+                for name in policy.subject_alt_names
+                for san_type in (common_pb2.SubjectAltNameMatcher.DNS,
+                                 common_pb2.SubjectAltNameMatcher.URI)],
         )
         if policy.skip_verify:
             default.trust_chain_verification = (

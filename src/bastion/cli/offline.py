@@ -1,0 +1,89 @@
+"""`bastion translate` and `bastion analyze`: the real admission and translation, offline, on
+manifests, with no server and no Envoy."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+import yaml
+
+from bastion.cli.common import fail
+from bastion.cli.loader import load_manifests
+from bastion.errors import InputError
+
+
+def _run(files: tuple[str, ...], gateway_namespace: str, labels: tuple[str, ...],
+         port_map: tuple[str, ...]) -> tuple[list[str], Any]:
+    from bastion.api.admission import Admitted, admit
+    from bastion.cli.serve import _labels, _port_map
+    from bastion.translate.istio import Options, Resources, Workload, to_ir
+
+    if not files:
+        fail("must specify -f")
+    try:
+        objects = load_manifests(files)
+    except InputError as exc:
+        fail(str(exc))
+    refused, models = [], []
+    for obj in objects:
+        verdict = admit(obj)
+        if isinstance(verdict, Admitted):
+            if verdict.model is not None:
+                models.append(verdict.model)
+        else:
+            refused.append(verdict.message)
+    workload = Workload(labels=_labels(labels) or Workload().labels, namespace=gateway_namespace)
+    result = to_ir(Resources.from_models(models), workload,
+                   Options(port_map=_port_map(port_map)))
+    return refused, result
+
+
+def _options(f):  # type: ignore[no-untyped-def]
+    f = click.option("-f", "--filename", "files", multiple=True, help="File, directory or -.")(f)
+    f = click.option("--gateway-namespace", default="istio-system", show_default=True)(f)
+    f = click.option("--gateway-label", "labels", multiple=True, metavar="KEY=VALUE")(f)
+    return click.option("--port-map", multiple=True, metavar="GW=LOCAL")(f)
+
+
+@click.command()
+@_options
+@click.option("--to", "target", type=click.Choice(["xds", "ir", "all"]), default="xds",
+              show_default=True)
+@click.option("-o", "--output", "fmt", type=click.Choice(["yaml", "json"]), default="yaml")
+def translate(files: tuple[str, ...], gateway_namespace: str, labels: tuple[str, ...],
+              port_map: tuple[str, ...], target: str, fmt: str) -> None:
+    """Show the Envoy configuration (or IR) manifests translate to. Keys print as [redacted]."""
+    from bastion.translate.dump import ir_to_data, xds_to_data
+    from bastion.translate.xds import to_xds
+
+    refused, result = _run(files, gateway_namespace, labels, port_map)
+    doc: dict[str, Any] = {"refused": refused,
+                           "diagnostics": [d.to_dict() for d in result.diagnostics]}
+    if target in ("ir", "all"):
+        doc["ir"] = ir_to_data(result.config)
+    if target in ("xds", "all"):
+        doc["xds"] = xds_to_data(to_xds(result.config))
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=2, sort_keys=True))
+    else:
+        click.echo(yaml.safe_dump(doc, sort_keys=True, default_flow_style=False).rstrip())
+
+
+@click.command()
+@_options
+def analyze(files: tuple[str, ...], gateway_namespace: str, labels: tuple[str, ...],
+            port_map: tuple[str, ...]) -> None:
+    """Report every problem in manifests, as the gateway would; exit 1 on any error."""
+    refused, result = _run(files, gateway_namespace, labels, port_map)
+    for message in refused:
+        click.echo(f"Error [Invalid] {message}")
+    for diag in result.diagnostics:
+        label = diag.severity.capitalize()
+        click.echo(f"{label} [{diag.code}] {diag}")
+    errors = len(refused) + sum(1 for d in result.diagnostics if d.severity == "error")
+    if not refused and not result.diagnostics:
+        click.echo("No validation issues found.")
+    sys.exit(1 if errors else 0)

@@ -331,6 +331,7 @@ class Runtime:
                     "resources": len(state.acked),
                     "nacks": state.nack_count,
                     "lastNack": state.last_nack.message if state.last_nack else None,
+                    "nackCurrent": state.nack_current,
                 }
             gateways.append({
                 "node": s.node_id, "peer": conn.peer,

@@ -90,6 +90,13 @@ class Bastion:
             time.sleep(0.1)
         raise TimeoutError(f"gateway did not connect: {self.serve_log()}")
 
+    def kill_control_plane(self) -> None:
+        """SIGKILL `bastion serve` alone, as a crash would; Envoy is left running."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.log.close()
+
     def serve_log(self) -> str:
         return (self.workdir / "serve.log").read_text(errors="replace")[-4000:]
 

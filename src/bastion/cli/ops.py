@@ -79,7 +79,8 @@ def status(state: State, fmt: str) -> None:
         for short, t in gw["types"].items():
             line = f"  {short}: acked {t['acked'] or '-'} ({t['resources']} resources)"
             if t["lastNack"]:
-                line += f", {t['nacks']} NACK(s), last: {t['lastNack']}"
+                when = "rejected now" if t["nackCurrent"] else "since accepted a newer version"
+                line += f", {t['nacks']} NACK(s) ({when}), last: {t['lastNack']}"
             click.echo(line)
     if data["secrets"]:
         click.echo("secrets:")

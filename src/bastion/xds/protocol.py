@@ -63,6 +63,7 @@ class TypeState:
     inflight: dict[str, str] = field(default_factory=dict)  # payload of the last response
     last_nack: Nack | None = None
     nack_count: int = 0
+    nack_current: bool = False  # no later response of this type was accepted yet
 
 
 @dataclass
@@ -148,6 +149,7 @@ class Session:
             state.acked.update(state.inflight)
         state.version_acked = state.version_sent
         if state.inflight:
+            state.nack_current = False
             self.events.append(Event("ack", state.type_url, tuple(sorted(state.inflight)),
                                      state.version_sent, state.nonce or ""))
         state.inflight = {}
@@ -157,6 +159,7 @@ class Session:
                     tuple(sorted(state.inflight)))
         state.last_nack = nack
         state.nack_count += 1
+        state.nack_current = True
         self.events.append(Event("nack", state.type_url, nack.names, nack.version, nack.nonce,
                                  nack.message))
         state.inflight = {}

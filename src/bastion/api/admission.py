@@ -107,8 +107,29 @@ def pydantic_problems(ref: ObjectRef, exc: ValidationError) -> Iterator[Diagnost
         yield Diagnostic(ref, _path(loc), "Invalid", _message(error))
 
 
+MAX_DEPTH = 64
+
+
+def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Iteratively, so hostile nesting cannot exhaust the stack here or later."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return False
+
+
 def admit(raw: Any, default_namespace: str = "default") -> Admitted | Refused:
     """Validate one object. Unknown kinds are admitted as stored-only."""
+    if isinstance(raw, dict) and _too_deep(raw):
+        ref = ObjectRef(str(raw.get("kind") or "<unknown>"), "", "<unnamed>")
+        return Refused(ref, (Diagnostic(ref, "", "Invalid",
+                                        f"nested more than {MAX_DEPTH} levels deep"),))
     if not isinstance(raw, dict):
         ref = ObjectRef("<unknown>", "", "<unnamed>")
         return Refused(ref, (Diagnostic(ref, "", "Invalid", "an object must be a mapping"),))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 
 from pydantic import Field, field_validator
 
@@ -60,9 +61,22 @@ class Service(CoreObject):
     spec: ServiceSpec = Field(default_factory=ServiceSpec)
 
 
+def _ip(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+    return value
+
+
 class EndpointAddress(Lenient):
     ip: str
     hostname: str | None = None
+
+    @field_validator("ip")
+    @classmethod
+    def _check_ip(cls, value: str) -> str:
+        return _ip(value)
 
 
 class EndpointPort(Lenient):
@@ -91,6 +105,11 @@ class EndpointConditions(Lenient):
 class SliceEndpoint(Lenient):
     addresses: list[str] = Field(min_length=1)
     conditions: EndpointConditions = Field(default_factory=EndpointConditions)
+
+    @field_validator("addresses")
+    @classmethod
+    def _check_ips(cls, values: list[str]) -> list[str]:
+        return [_ip(v) for v in values]
 
 
 class SlicePort(Lenient):

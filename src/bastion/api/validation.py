@@ -6,8 +6,12 @@ with the field named, and YAML it accepts is accepted.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
+from typing import Any
+
+import re2
 
 from bastion.api.istio import (
     Gateway,
@@ -27,8 +31,15 @@ PROTOCOLS = {
     "MYSQL", "UDP",
 }
 TLS_PROTOCOLS = {"HTTPS", "TLS"}
-# RE2, which Envoy uses, refuses these Python-only constructs; Envoy would NACK the route.
-RE2_UNSUPPORTED = re.compile(r"\(\?[=!]|\(\?<[=!]|\\[1-9]|\(\?P=|\(\?\(")
+# Envoy compiles route regexes with RE2 and refuses programs larger than its runtime limit;
+# bastion's bootstrap raises that limit to this value (as Istio's does), and admission checks it.
+RE2_MAX_PROGRAM_SIZE = 32768
+# Envoy's default cap on a direct response body.
+MAX_DIRECT_RESPONSE_BODY = 4096
+# Headers a route may not set, add or remove (Envoy refuses them).
+PROTECTED_HEADERS = ("host",)
+HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$")
+CONTROL = re.compile(r"[\x00\r\n]")
 
 Problem = tuple[str, str]  # (field path, message)
 
@@ -114,16 +125,27 @@ def _server_tls_problems(at: str, protocol: str, tls) -> Iterator[Problem]:  # t
         yield f"{at}.tls", f"mode {tls.mode} requires credentialName"
 
 
+def regex_problem(pattern: str) -> str | None:
+    """Why Envoy's RE2 would refuse `pattern`, or None."""
+    options = re2.Options()
+    options.log_errors = False
+    try:
+        compiled = re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        return f"invalid RE2 regular expression: {reason}"
+    if compiled.programsize > RE2_MAX_PROGRAM_SIZE:
+        return (f"regular expression too large for RE2 (program size {compiled.programsize} > "
+                f"{RE2_MAX_PROGRAM_SIZE})")
+    return None
+
+
 def _string_match_problems(at: str, match: StringMatch | None) -> Iterator[Problem]:
     if match is None or match.regex is None:
         return
-    if RE2_UNSUPPORTED.search(match.regex):
-        yield f"{at}.regex", "look-around and back-references are not supported by RE2"
-        return
-    try:
-        re.compile(match.regex)
-    except re.error as exc:
-        yield f"{at}.regex", f"invalid regular expression: {exc}"
+    reason = regex_problem(match.regex)
+    if reason:
+        yield f"{at}.regex", reason
 
 
 def _match_problems(at: str, match: HTTPMatchRequest) -> Iterator[Problem]:
@@ -132,10 +154,46 @@ def _match_problems(at: str, match: HTTPMatchRequest) -> Iterator[Problem]:
     for header, value in match.headers.items():
         if header != header.lower():
             yield f"{at}.headers", f"header name {header!r} must be lower-case"
+        elif not HEADER_NAME.match(header.lstrip(":")):
+            yield f"{at}.headers", f"invalid header name {header!r}"
         yield from _string_match_problems(f"{at}.headers.{header}", value)
 
 
+def _control_characters(value: Any, at: str) -> Iterator[Problem]:
+    """Paths, header values, redirects and hosts never carry CR, LF or NUL (Envoy refuses them,
+    and they would split headers)."""
+    if isinstance(value, str):
+        if CONTROL.search(value):
+            yield at, "must not contain CR, LF or NUL characters"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _control_characters(key, at)
+            yield from _control_characters(item, f"{at}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _control_characters(item, f"{at}[{i}]")
+
+
+def _header_ops_problems(at: str, ops: Any) -> Iterator[Problem]:
+    if ops is None:
+        return
+    for kind in ("set", "add", "remove"):
+        names = getattr(ops, kind)
+        for name in (names if isinstance(names, list) else list(names)):
+            if not HEADER_NAME.match(name):
+                yield f"{at}.{kind}", f"invalid header name {name!r}"
+            elif name.startswith(":") or name.lower() in PROTECTED_HEADERS:
+                yield f"{at}.{kind}", f"header {name!r} cannot be changed"
+
+
+def _headers_problems(at: str, headers: Any) -> Iterator[Problem]:
+    if headers is not None:
+        yield from _header_ops_problems(f"{at}.request", headers.request)
+        yield from _header_ops_problems(f"{at}.response", headers.response)
+
+
 def virtual_service_problems(vs: VirtualService) -> Iterator[Problem]:
+    yield from _control_characters(vs.spec.model_dump(by_alias=True, exclude_none=True), "spec")
     for i, host in enumerate(vs.spec.hosts):
         reason = check_host(host, allow_namespace=False)
         if reason:
@@ -151,6 +209,13 @@ def virtual_service_problems(vs: VirtualService) -> Iterator[Problem]:
             total = sum(d.weight or 0 for d in rule.route)
             if total == 0:
                 yield f"{at}.route", "weights of several destinations must not all be zero"
+        yield from _headers_problems(f"{at}.headers", rule.headers)
+        for k, dest in enumerate(rule.route):
+            yield from _headers_problems(f"{at}.route[{k}].headers", dest.headers)
+        body = rule.direct_response.body if rule.direct_response else None
+        if body is not None and len((body.string or "").encode()) > MAX_DIRECT_RESPONSE_BODY:
+            yield f"{at}.directResponse.body", (
+                f"at most {MAX_DIRECT_RESPONSE_BODY} bytes (Envoy's limit)")
         if rule.redirect and rule.redirect.redirect_code is not None:
             code = rule.redirect.redirect_code
             if code not in (301, 302, 303, 307, 308):
@@ -167,3 +232,14 @@ def service_entry_problems(se: ServiceEntry) -> Iterator[Problem]:
     for i, endpoint in enumerate(se.spec.endpoints):
         if not endpoint.address:
             yield f"spec.endpoints[{i}].address", "required"
+        elif se.spec.resolution == "STATIC" and not _is_ip(endpoint.address):
+            yield f"spec.endpoints[{i}].address", (
+                f"{endpoint.address!r} is not an IP address (required with resolution STATIC)")
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True

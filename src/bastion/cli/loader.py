@@ -24,6 +24,8 @@ def _parse(text: str, source: str) -> list[Any]:
         raise InputError(f"error parsing {source}: malformed YAML{where}: {problem}") from None
     except UnicodeDecodeError:
         raise InputError(f"error parsing {source}: not valid UTF-8") from None
+    except RecursionError:
+        raise InputError(f"error parsing {source}: nested too deeply") from None
     out: list[Any] = []
     for doc in docs:
         if isinstance(doc, dict) and doc.get("kind") == "List" and isinstance(

@@ -30,6 +30,8 @@ async def serve_api(path: Path, handle: Handler) -> asyncio.base_events.Server:
                 answer = await handle(request)
             except (ValueError, KeyError, TypeError) as exc:
                 answer = {"ok": False, "error": f"bad request: {exc}"}
+            except RecursionError:
+                answer = {"ok": False, "error": "bad request: nested too deeply"}
             except Exception as exc:
                 log.exception("internal error handling %s", str(line[:80]))
                 answer = {"ok": False, "error": f"internal error: {type(exc).__name__}"}

@@ -96,8 +96,28 @@ def test_virtual_service_rules() -> None:
     # Semantic rules run on objects the schema accepts.
     doc["spec"]["http"] = [{"match": [{"uri": {"regex": "(?=x)"}}],
                             "route": [{"destination": {"host": "a"}}]}]
-    assert refused(doc).endswith("spec.http[0].match[0].uri.regex: look-around and "
-                                 "back-references are not supported by RE2")
+    assert refused(doc).endswith("spec.http[0].match[0].uri.regex: invalid RE2 regular "
+                                 "expression: invalid perl operator: (?=")
+    doc["spec"]["http"][0]["match"][0]["uri"]["regex"] = "/(abcdefghijklmnopqrstuvwxyz|0123456789){1,1000}"
+    assert "regular expression too large for RE2" in refused(doc)
+
+
+def test_virtual_service_values_envoy_would_refuse() -> None:
+    def vs(rule: dict) -> dict:
+        return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                "metadata": {"name": "vs"}, "spec": {"hosts": ["a.example.com"], "http": [rule]}}
+
+    dest = [{"destination": {"host": "a"}}]
+    assert "must not contain CR, LF or NUL" in refused(vs(
+        {"match": [{"uri": {"prefix": "/a\nb"}}], "route": dest}))
+    assert "header 'host' cannot be changed" in refused(vs(
+        {"route": dest, "headers": {"request": {"set": {"host": "x"}}}}))
+    assert "invalid header name 'bad header'" in refused(vs(
+        {"route": dest, "headers": {"response": {"remove": ["bad header"]}}}))
+    assert "spec.http[0].directResponse.body: at most 4096 bytes" in refused(vs(
+        {"directResponse": {"status": 200, "body": {"string": "x" * 5000}}}))
+    assert isinstance(admit(vs({"match": [{"uri": {"regex": r"/\\p{Greek}+"}}], "route": dest})),
+                      Admitted)
 
 
 def test_secret_rules() -> None:

@@ -29,6 +29,18 @@ from bastion.translate.istio.routes import RouteBuilder, gateway_refs, is_catch_
 
 HTTP_FAMILY = {"HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"}
 TERMINATING = {istio.TLSMode.SIMPLE, istio.TLSMode.MUTUAL, istio.TLSMode.OPTIONAL_MUTUAL}
+# What Envoy's BoringSSL accepts (each checked with `envoy --mode validate`). Anything else
+# would make Envoy reject the whole listener, so it is dropped with a warning, as Istio does.
+CIPHER_SUITES = frozenset({
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    "ECDHE-ECDSA-AES128-SHA", "ECDHE-RSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA",
+    "ECDHE-RSA-AES256-SHA", "AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-SHA",
+    "AES256-SHA", "DES-CBC3-SHA", "ECDHE-PSK-CHACHA20-POLY1305", "ECDHE-PSK-AES128-CBC-SHA",
+    "PSK-AES128-CBC-SHA",
+})
+ECDH_CURVES = frozenset({"X25519", "P-256", "P-384", "P-521", "X25519MLKEM768"})
 TLS_VERSIONS = {
     istio.TLSProtocol.TLSV1_0: "1.0",
     istio.TLSProtocol.TLSV1_1: "1.1",
@@ -247,13 +259,30 @@ class _Translation:
             ca=ca.name if ca else None,
             min_version=TLS_VERSIONS.get(tls.min_protocol_version),
             max_version=TLS_VERSIONS.get(tls.max_protocol_version),
-            cipher_suites=tuple(dict.fromkeys(tls.cipher_suites)),
-            ecdh_curves=tuple(tls.ecdh_curves),
+            cipher_suites=self._known(entry, f"{at}.cipherSuites", tls.cipher_suites,
+                                      CIPHER_SUITES, "cipher suite"),
+            ecdh_curves=self._known(entry, f"{at}.ecdhCurves", tls.ecdh_curves, ECDH_CURVES,
+                                    "ECDH curve"),
             subject_alt_names=tuple(tls.subject_alt_names),
             verify_spki=tuple(tls.verify_certificate_spki),
             verify_hash=tuple(tls.verify_certificate_hash),
             skip_verify=bool(tls.insecure_skip_verify),
         )
+
+    def _known(self, entry: _Entry, at: str, names: list[str], known: frozenset[str],
+               what: str) -> tuple[str, ...]:
+        """Keep the names Envoy accepts, once each; `[a|b]` groups are checked member by
+        member."""
+        kept: list[str] = []
+        for i, name in enumerate(names):
+            members = name[1:-1].split("|") if name.startswith("[") and name.endswith("]") else [
+                name]
+            if not all(m in known for m in members):
+                self.problem(entry, f"{at}[{i}]", "Ignored",
+                             f"unsupported {what} {name!r} ignored", Severity.WARNING)
+            elif name not in kept:
+                kept.append(name)
+        return tuple(kept)
 
     # -- virtual hosts ------------------------------------------------------------------------
 

@@ -12,11 +12,22 @@ from envoy.extensions.resource_monitors.downstream_connections.v3 import (
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from google.protobuf import json_format
 
+from bastion.api.validation import RE2_MAX_PROGRAM_SIZE
+
 # Imported for their descriptors: ParseDict resolves the typed configs below through them.
 TYPED_CONFIGS = (downstream_connections_pb2, http_protocol_options_pb2)
 
 XDS_CLUSTER = "xds-grpc"
 MAX_DOWNSTREAM_CONNECTIONS = 50_000
+
+
+def runtime_layers() -> dict[str, Any]:
+    """Runtime overrides: RE2's program-size limit raised to what admission allows (Envoy's
+    default of 100 refuses ordinary regexes; Istio raises it the same way)."""
+    return {"layers": [{"name": "bastion", "static_layer": {
+        "re2.max_program_size.error_level": RE2_MAX_PROGRAM_SIZE,
+        "re2.max_program_size.warn_level": RE2_MAX_PROGRAM_SIZE,
+    }}]}
 
 
 def build_bootstrap(node_id: str, cluster: str, namespace: str, labels: dict[str, str],
@@ -58,6 +69,7 @@ def build_bootstrap(node_id: str, cluster: str, namespace: str, labels: dict[str
                         "connection_keepalive": {"interval": "30s", "timeout": "5s"}}},
                 }},
         }]},
+        "layered_runtime": runtime_layers(),
         "overload_manager": {"resource_monitors": [{
             "name": "envoy.resource_monitors.global_downstream_max_connections",
             "typed_config": {

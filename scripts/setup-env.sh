@@ -5,9 +5,13 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 extras="${1:-samples}"
 
+# Debian packages: curl and openssl always; h2load (nghttp2-client) for the tests' load clients.
+declare -A package=([curl]=curl [openssl]=openssl [h2load]=nghttp2-client)
+tools=(curl openssl)
+[ "$extras" = "test" ] && tools+=(h2load)
 missing=()
-for tool in curl openssl; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+for tool in "${tools[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("${package[$tool]}")
 done
 if ((${#missing[@]})); then
   echo "installing ${missing[*]} with apt-get" >&2

@@ -19,6 +19,7 @@ class Tally:
     ok: int = 0
     errors: list[str] = field(default_factory=list)
     serials: Counter[int] = field(default_factory=Counter)
+    serial_sequence: list[int] = field(default_factory=list)
 
 
 class HandshakeLoop(threading.Thread):
@@ -38,7 +39,9 @@ class HandshakeLoop(threading.Thread):
             if self._stop_event.is_set() or time.monotonic() > deadline:
                 break
             try:
-                self.tally.serials[handshake_serial(self.host, self.port, self.cafile)] += 1
+                serial = handshake_serial(self.host, self.port, self.cafile)
+                self.tally.serials[serial] += 1
+                self.tally.serial_sequence.append(serial)
                 self.tally.ok += 1
             except Exception as exc:  # every failure is counted, none hidden
                 self.tally.errors.append(f"{type(exc).__name__}: {exc}")

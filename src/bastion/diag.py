@@ -6,8 +6,16 @@ caused it, so the same value can be shown by `apply`, `status`, the log and gold
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(text: str) -> str:
+    """User text (keys, values) may hold control characters; messages stay on one line."""
+    return CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 class Severity(StrEnum):
@@ -26,8 +34,8 @@ class ObjectRef:
 
     def __str__(self) -> str:
         if self.namespace:
-            return f"{self.kind} {self.namespace}/{self.name}"
-        return f"{self.kind} {self.name}"
+            return one_line(f"{self.kind} {self.namespace}/{self.name}")
+        return one_line(f"{self.kind} {self.name}")
 
 
 @dataclass(frozen=True, order=True)
@@ -40,7 +48,7 @@ class Diagnostic:
 
     def __str__(self) -> str:
         where = f"{self.object}: {self.field}" if self.field else str(self.object)
-        return f"{where}: {self.message}"
+        return one_line(f"{where}: {self.message}")
 
     def to_dict(self) -> dict[str, str]:
         return {

@@ -65,8 +65,9 @@ class Backend:
 class Bastion:
     """`bastion serve` with real Envoy, plus the CLI pointed at its state directory."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, serve_args: tuple[str, ...] = ()) -> None:
         self.workdir = workdir
+        self.serve_args = serve_args
         self.state_dir = workdir / "state"
         self.secure_port = free_port()
         self.http_port = free_port()
@@ -78,7 +79,7 @@ class Bastion:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bastion", "serve", "--bind-address", "127.0.0.1",
              "--port-map", f"443={self.secure_port}", "--port-map", f"80={self.http_port}",
-             "--log-level", "DEBUG"],
+             "--log-level", "DEBUG", *self.serve_args],
             env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

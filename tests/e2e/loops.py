@@ -94,9 +94,10 @@ class KeepAliveLoop(threading.Thread):
                     conn = self._connect()
                 conn.request("GET", self.path, headers={"Host": self.host})
                 response = conn.getresponse()
-                response.read()
+                body = response.read()
                 if response.status != 200:
-                    self.tally.errors.append(f"status {response.status}")
+                    self.tally.errors.append(
+                        f"status {response.status} at {time.monotonic():.3f}: {body[:160]!r}")
                 else:
                     self.tally.ok += 1
                 if response.getheader("connection", "").lower() == "close":

@@ -22,7 +22,7 @@ from bastion.api.kinds import (
     info_for,
     split_api_version,
 )
-from bastion.diag import Diagnostic, ObjectRef, Severity
+from bastion.diag import Diagnostic, ObjectRef, Severity, one_line
 
 MODELS: dict[tuple[str, str], type[BaseModel]] = {
     (ISTIO_NETWORKING, "Gateway"): istio.Gateway,
@@ -74,7 +74,7 @@ class Refused:
         """One line: the object once, then each field and its reason."""
         details = "; ".join(f"{p.field}: {p.message}" if p.field else p.message
                             for p in self.problems)
-        return f"{self.ref}: {details}"
+        return one_line(f"{self.ref}: {details}")
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

@@ -29,6 +29,19 @@ def bastion(tmp_path: Path) -> Iterator[Bastion]:
 
 
 @pytest.fixture
+def patient_bastion(tmp_path: Path) -> Iterator[Bastion]:
+    """For tests that delete and re-create a credential while other tests load both cores: the
+    CLI's `create` can then land more than the default 1 s grace after its `delete`. A longer
+    grace keeps these tests about rotation; the grace period itself is tested on its own."""
+    instance = Bastion(tmp_path, serve_args=("--secret-grace", "10"))
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+@pytest.fixture
 def httpbin(tmp_path: Path) -> Iterator[Backend]:
     backend = Backend("httpbin", tmp_path)
     try:

@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -98,24 +97,11 @@ class H2Load(threading.Thread):
         return self.counts
 
 
-@pytest.fixture
-def loaded_bastion(tmp_path: Path) -> Iterator[Bastion]:
-    """With h2load and the other tests saturating both cores, the CLI's `create` can land more
-    than the default 1 s after its `delete`; a longer grace keeps this test about rotation
-    under load. The grace period itself is tested in test_credentials."""
-    instance = Bastion(tmp_path, serve_args=("--secret-grace", "10"))
-    instance.start()
-    try:
-        yield instance
-    finally:
-        instance.stop()
-
-
-def test_rotation_and_server_churn_under_load(loaded_bastion: Bastion, helloworld: Backend,
+def test_rotation_and_server_churn_under_load(patient_bastion: Bastion, helloworld: Backend,
                                               tmp_path: Path) -> None:
     if shutil.which("h2load") is None:
         pytest.fail("h2load is required (scripts/setup-env.sh installs nghttp2-client)")
-    bastion = loaded_bastion
+    bastion = patient_bastion
     cafile = tmp_path / "root.crt"
     cafile.write_bytes(certs.ca("root1")[0].cert)
     endpoints = (f"apiVersion: v1\nkind: Endpoints\nmetadata: {{name: helloworld-v1}}\n"

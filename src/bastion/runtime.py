@@ -19,10 +19,20 @@ from pydantic import BaseModel
 from bastion.api import admission, kinds
 from bastion.api.admission import Admitted, Refused, StoreKey
 from bastion.diag import Diagnostic, ObjectRef, Severity
+from bastion.ir.model import CaCredential, GatewayConfig, TlsCredential
 from bastion.store import ApplyOutcome, Store, StoredObject
-from bastion.translate.istio import Options, Resources, Workload, to_ir
-from bastion.translate.xds import to_xds
+from bastion.translate.istio import (
+    IrResult,
+    Options,
+    Resources,
+    Workload,
+    refresh_credentials,
+    to_ir,
+)
+from bastion.translate.istio.credentials import CA_SUFFIX
+from bastion.translate.xds import naming, to_xds
 from bastion.translate.xds.resources import SECRET, SHORT_NAMES
+from bastion.translate.xds.secret import build_ca_secret, build_tls_secret
 from bastion.xds.protocol import Event, Session
 from bastion.xds.snapshot import Snapshot, build_snapshot, consistency_problems
 
@@ -60,14 +70,23 @@ class Runtime:
         self._progress = asyncio.Condition()
         self._secret_summaries: dict[str, str] = {}
         self._deleted_secrets: dict[StoreKey, tuple[float, StoredObject]] = {}
-        self._grace_timer: asyncio.TimerHandle | None = None
+        self._dirty_keys: set[StoreKey] = set()
+        self._full_rebuild = True
+        self._result: IrResult | None = None
 
     # -- the rebuild loop -------------------------------------------------------------------
 
-    def mark_dirty(self) -> None:
+    def mark_dirty(self, keys: set[StoreKey] | None = None) -> None:
+        """Schedule a rebuild; with `keys`, only those objects changed (a rebuild may then do
+        less than a full translation)."""
+        if keys is None:
+            self._full_rebuild = True
+        else:
+            self._dirty_keys.update(keys)
         self._dirty.set()
 
     async def run(self) -> None:
+        self._full_rebuild = True
         self.rebuild()
         while True:
             await self._dirty.wait()
@@ -84,6 +103,18 @@ class Runtime:
         self._models[obj.key] = (obj.revision, model)
         return model
 
+    def _tombstone(self, key: StoreKey) -> StoredObject | None:
+        entry = self._deleted_secrets.get(key)
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        return entry[1]
+
+    def _grace_over(self, key: StoreKey) -> None:
+        """A deleted Secret's grace period ended: translate again without it, unless it was
+        created again meanwhile (then nothing changes)."""
+        if self.store.get(key) is None:
+            self.mark_dirty({key})
+
     def _objects(self) -> list[StoredObject]:
         """The stored objects, plus Secrets deleted less than the grace period ago."""
         objects = self.store.all()
@@ -93,49 +124,86 @@ class Runtime:
                 del self._deleted_secrets[key]
             else:
                 objects.append(obj)
-        if self._deleted_secrets:
-            delay = min(d for d, _ in self._deleted_secrets.values()) - now
-            if self._grace_timer is not None:
-                self._grace_timer.cancel()
-            self._grace_timer = asyncio.get_event_loop().call_later(
-                max(delay, 0) + 0.001, self.mark_dirty)
         return objects
 
     def rebuild(self) -> None:
         started = time.perf_counter()
+        keys, full = self._dirty_keys, self._full_rebuild
+        self._dirty_keys, self._full_rebuild = set(), False
+        try:
+            if not full and keys and all(k.group == "" and k.kind == "Secret" for k in keys) \
+                    and self._rebuild_secrets(keys, started):
+                return
+            self._rebuild_full(started)
+        except Exception as exc:  # a bug in bastion, not a user error
+            log.exception("internal error while translating revision %d; keeping the last "
+                          "good configuration", self.store.revision)
+            self.translate_error = f"{type(exc).__name__}: {exc}"
+
+    def _rebuild_full(self, started: float) -> None:
         generation = self.store.revision
         objects = self._objects()
         live = {o.key for o in objects}
         for stale in [k for k in self._models if k not in live]:
             del self._models[stale]
-        try:
-            models = [m for m in (self._model(o) for o in objects) if m is not None]
-            result = to_ir(Resources.from_models(models), self.config.workload,
-                           self.config.options)
-            snapshot = build_snapshot(to_xds(result.config), generation)
-            problems = consistency_problems(snapshot)
-        except Exception as exc:  # a bug in bastion, not a user error
-            log.exception("internal error while translating revision %d; keeping the last "
-                          "good configuration", generation)
-            self.translate_error = f"{type(exc).__name__}: {exc}"
-            return
+        models = [m for m in (self._model(o) for o in objects) if m is not None]
+        result = to_ir(Resources.from_models(models), self.config.workload, self.config.options)
+        snapshot = build_snapshot(to_xds(result.config), generation)
+        problems = consistency_problems(snapshot)
         if problems:
             log.error("inconsistent snapshot for revision %d, not published: %s", generation,
                       "; ".join(problems))
             self.translate_error = "inconsistent snapshot: " + "; ".join(problems)
             return
+        self._publish(result, snapshot, started)
+
+    def _rebuild_secrets(self, keys: set[StoreKey], started: float) -> bool:
+        """Only Secrets changed: refresh the credentials they feed and push only those. Returns
+        False when a full translation is needed instead."""
+        if self._result is None or self.snapshot is None:
+            return False
+        namespace = self.config.workload.namespace
+        changed = {k.name for k in keys if k.namespace == namespace}
+        secrets: dict[tuple[str, str], Any] = {}
+        for name in changed:
+            for candidate in {name, name + CA_SUFFIX, name.removesuffix(CA_SUFFIX)}:
+                key = StoreKey("", "Secret", namespace, candidate)
+                obj = self.store.get(key) or self._tombstone(key)
+                model = self._model(obj) if obj is not None else None
+                if model is not None:
+                    secrets[(namespace, candidate)] = model
+        result = refresh_credentials(self._result, secrets, self.config.workload, changed)
+        if result is None:
+            return False
+        before = set(self._result.config.tls_credentials) | set(
+            self._result.config.ca_credentials)
+        updates = {}
+        for cred in result.config.tls_credentials:
+            if cred not in before:
+                updates[naming.secret(cred.name)] = build_tls_secret(cred)
+        for ca in result.config.ca_credentials:
+            if ca not in before:
+                updates[naming.secret(ca.name)] = build_ca_secret(ca)
+        snapshot = self.snapshot.with_resources(SECRET, updates, self.store.revision)
+        self._publish(result, snapshot, started)
+        return True
+
+    def _publish(self, result: IrResult, snapshot: Snapshot, started: float) -> None:
         self.translate_error = ""
         self._log_diagnostics(result.diagnostics)
         self._log_secret_changes(snapshot, result.config)
         self.diagnostics = result.diagnostics
+        self._result = result
         self.snapshot = snapshot
         self.last_build_ms = (time.perf_counter() - started) * 1000
         for conn in self.connections:
             conn.queue.put_nowait(snapshot)
-        log.debug("built revision %d in %.1f ms", generation, self.last_build_ms)
+        log.debug("built revision %d in %.1f ms", snapshot.generation, self.last_build_ms)
         asyncio.get_event_loop().create_task(self._notify())
 
     def _log_diagnostics(self, diagnostics: tuple[Diagnostic, ...]) -> None:
+        if diagnostics is self.diagnostics:
+            return
         old, new = set(self.diagnostics), set(diagnostics)
         for diag in sorted(new - old):
             level = logging.ERROR if diag.severity == Severity.ERROR else logging.WARNING
@@ -143,27 +211,35 @@ class Runtime:
         for diag in sorted(old - new):
             log.info("resolved: %s", diag)
 
-    def _log_secret_changes(self, snapshot: Snapshot, config: Any) -> None:
-        summaries: dict[str, str] = {}
-        for cred in config.tls_credentials:
-            s = cred.summary
-            summaries["kubernetes://" + cred.name] = (
-                f"from secret {cred.source.namespace}/{cred.source.name}, serial {s.serial}, "
-                f"subject {s.subject}, not after {s.not_after}")
-        for ca in config.ca_credentials:
-            summaries["kubernetes://" + ca.name] = (
-                f"CA from secret {ca.source.namespace}/{ca.source.name}, "
-                f"{len(ca.summaries)} certificate(s)" + (", with CRL" if ca.crl else ""))
-        previous = self.snapshot.hashes(SECRET) if self.snapshot else {}
-        current = snapshot.hashes(SECRET)
-        for name in sorted(current):
-            if name not in previous:
-                log.info("secret %s added (%s)", name, summaries.get(name, ""))
-            elif previous[name] != current[name]:
-                log.info("secret %s updated (%s)", name, summaries.get(name, ""))
-        for name in sorted(set(previous) - set(current)):
+    def _log_secret_changes(self, snapshot: Snapshot, config: GatewayConfig) -> None:
+        previous = self.snapshot.of(SECRET) if self.snapshot else {}
+        current = snapshot.of(SECRET)
+        changed = [n for n, r in current.items() if previous.get(n) is not r and (
+            n not in previous or previous[n].hash != r.hash)]
+        removed = [n for n in previous if n not in current]
+        if not changed and not removed:
+            return
+        creds = {naming.secret(c.name): c for c in config.tls_credentials}
+        cas = {naming.secret(c.name): c for c in config.ca_credentials}
+        for name in sorted(changed):
+            summary = self._describe(creds.get(name), cas.get(name))
+            self._secret_summaries[name] = summary
+            verb = "updated" if name in previous else "added"
+            log.info("secret %s %s (%s)", name, verb, summary)
+        for name in sorted(removed):
+            self._secret_summaries.pop(name, None)
             log.info("secret %s removed from the gateway", name)
-        self._secret_summaries = summaries
+
+    @staticmethod
+    def _describe(cred: TlsCredential | None, ca: CaCredential | None) -> str:
+        if cred is not None and cred.summary is not None and cred.source is not None:
+            s = cred.summary
+            return (f"from secret {cred.source.namespace}/{cred.source.name}, serial {s.serial}, "
+                    f"subject {s.subject}, not after {s.not_after}")
+        if ca is not None and ca.source is not None:
+            return (f"CA from secret {ca.source.namespace}/{ca.source.name}, "
+                    f"{len(ca.summaries)} certificate(s)" + (", with CRL" if ca.crl else ""))
+        return ""
 
     # -- connected gateways -----------------------------------------------------------------
 
@@ -248,8 +324,10 @@ class Runtime:
             results[index]["revision"] = self.store.revision
             if outcome != ApplyOutcome.UNCHANGED:
                 log.info("%s %s", str(verdict.key.ref), outcome)
-        if any(o != ApplyOutcome.UNCHANGED for o in outcomes):
-            self.mark_dirty()
+        changed = {v.key for (_, v), o in zip(accepted, outcomes, strict=True)
+                   if o != ApplyOutcome.UNCHANGED}
+        if changed:
+            self.mark_dirty(changed)
         return results
 
     def resolve_kind(self, name: str) -> tuple[str, str] | None:
@@ -284,13 +362,14 @@ class Runtime:
             results.append({"ok": True, "resource": f"{info.resource}/{name}",
                             "outcome": "deleted"})
         gone = self.store.delete(keys)
-        deadline = time.monotonic() + self.config.secret_grace_s
+        grace = self.config.secret_grace_s
         for obj in gone:
             log.info("%s deleted", obj.key.ref)
-            if obj.key.kind == "Secret" and obj.key.group == "" and self.config.secret_grace_s > 0:
-                self._deleted_secrets[obj.key] = (deadline, obj)
+            if obj.key.kind == "Secret" and obj.key.group == "" and grace > 0:
+                self._deleted_secrets[obj.key] = (time.monotonic() + grace, obj)
+                asyncio.get_event_loop().call_later(grace + 0.01, self._grace_over, obj.key)
         if gone:
-            self.mark_dirty()
+            self.mark_dirty({o.key for o in gone})
         return results
 
     def get(self, kind_name: str, namespace: str | None, name: str | None

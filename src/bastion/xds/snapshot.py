@@ -57,6 +57,17 @@ class Snapshot:
     def hashes(self, type_url: str) -> dict[str, str]:
         return {name: r.hash for name, r in self.of(type_url).items()}
 
+    def with_resources(self, type_url: str, updates: Mapping[str, Message],
+                       generation: int) -> Snapshot:
+        """A copy in which `updates` replace resources of one type; every other resource (and
+        its hash) is shared, so the cost follows the size of the change."""
+        merged = dict(self.of(type_url))
+        merged.update({name: Resource(name, message, content_hash(message))
+                       for name, message in updates.items()})
+        resources = dict(self.resources)
+        resources[type_url] = MappingProxyType(dict(sorted(merged.items())))
+        return Snapshot(generation, MappingProxyType(resources))
+
 
 def build_snapshot(xds: XdsResources, generation: int) -> Snapshot:
     resources = {

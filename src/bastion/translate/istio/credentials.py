@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from cryptography import x509
@@ -34,10 +34,15 @@ class CredentialError(Exception):
 
 @dataclass(frozen=True)
 class SecretLookup:
+    """Secrets of the gateway's namespace, remembering every name asked for: what translation
+    read is what a later Secret change can affect."""
+
     secrets: dict[tuple[str, str], core.Secret]
     namespace: str
+    consulted: set[str] = field(default_factory=set)
 
     def get(self, name: str) -> core.Secret | None:
+        self.consulted.add(name)
         return self.secrets.get((self.namespace, name))
 
 

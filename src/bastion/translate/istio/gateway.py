@@ -4,9 +4,9 @@ TLS policies, credentials and virtual hosts. The entry point of the first transl
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from bastion.api import istio
+from bastion.api import core, istio
 from bastion.diag import Diagnostic, ObjectRef, Severity
 from bastion.ir.model import (
     Backend,
@@ -53,6 +53,8 @@ TLS_VERSIONS = {
 class IrResult:
     config: GatewayConfig
     diagnostics: tuple[Diagnostic, ...]
+    # Names of the Secrets (in the gateway's namespace) that translation read or looked for.
+    secret_deps: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class _Translation:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     tls_credentials: dict[str, TlsCredential] = field(default_factory=dict)
     ca_credentials: dict[str, CaCredential] = field(default_factory=dict)
+    lookup: credentials.SecretLookup | None = None
     _vs_index: dict[tuple[str, str], list[istio.VirtualService]] | None = None
     _dest_index: dict[str, list[tuple[ObjectRef, str]]] | None = None
 
@@ -234,7 +237,9 @@ class _Translation:
             return None
         names_field = "credentialName" if tls.credential_name else "credentialNames"
         raw_names = [tls.credential_name] if tls.credential_name else list(tls.credential_names)
-        lookup = credentials.SecretLookup(self.res.secrets, self.workload.namespace)
+        if self.lookup is None:
+            self.lookup = credentials.SecretLookup(self.res.secrets, self.workload.namespace)
+        lookup = self.lookup
         try:
             names = [credentials.credential_name(n) for n in raw_names]
             certs = [credentials.tls_credential(lookup, n) for n in names]
@@ -377,4 +382,40 @@ def to_ir(res: Resources, workload: Workload | None = None,
           options: Options | None = None) -> IrResult:
     translation = _Translation(res, workload or Workload(), options or Options())
     config = translation.run()
-    return IrResult(config, tuple(sorted(set(translation.diagnostics))))
+    deps = frozenset(translation.lookup.consulted) if translation.lookup else frozenset()
+    return IrResult(config, tuple(sorted(set(translation.diagnostics))), deps)
+
+
+def refresh_credentials(previous: IrResult, secrets: dict[tuple[str, str], core.Secret],
+                        workload: Workload, changed: set[str]) -> IrResult | None:
+    """The result of a full translation after Secrets named `changed` (in the gateway's
+    namespace) changed, computed from the previous one, or None when only a full translation
+    can tell (a server may start or stop being programmed).
+
+    Rotation is the common change; this makes its cost independent of the number of hosts.
+    `secrets` needs to hold only the Secrets named in `changed` and their `-cacert` partners.
+    """
+    relevant = changed & previous.secret_deps
+    if not relevant:
+        return previous
+    lookup = credentials.SecretLookup(secrets, workload.namespace)
+    tls = {c.name: c for c in previous.config.tls_credentials}
+    cas = {c.name: c for c in previous.config.ca_credentials}
+    covered: set[str] = set()
+    try:
+        for name in relevant & set(tls):
+            tls[name] = credentials.tls_credential(lookup, name)
+            covered.add(name)
+        for ca_name in list(cas):
+            base = ca_name.removesuffix(credentials.CA_SUFFIX)
+            if relevant & {base, ca_name}:
+                cas[ca_name] = credentials.ca_credential(lookup, base)
+                covered.update({base, ca_name} & relevant)
+    except credentials.CredentialError:
+        return None  # a programmed server would stop being programmed
+    if relevant - covered:
+        return None  # a Secret some server looked for and did not use may now be usable
+    config = replace(previous.config,
+                     tls_credentials=tuple(sorted(tls.values(), key=lambda c: c.name)),
+                     ca_credentials=tuple(sorted(cas.values(), key=lambda c: c.name)))
+    return IrResult(config, previous.diagnostics, previous.secret_deps)

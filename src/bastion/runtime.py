@@ -411,6 +411,9 @@ class Runtime:
                     "nacks": state.nack_count,
                     "lastNack": state.last_nack.message if state.last_nack else None,
                     "nackCurrent": state.nack_current,
+                    "responsesSent": state.responses_sent,
+                    "resourcesSent": state.resources_sent,
+                    "bytesSent": state.bytes_sent,
                 }
             gateways.append({
                 "node": s.node_id, "peer": conn.peer,
@@ -424,6 +427,7 @@ class Runtime:
             "gateways": gateways,
             "diagnostics": [d.to_dict() for d in self.diagnostics],
             "secrets": dict(sorted(self._secret_summaries.items())),
+            "lastBuildMs": round(self.last_build_ms, 1),
         }
 
     def diagnostics_for(self, ref: ObjectRef) -> list[Diagnostic]:

@@ -243,3 +243,14 @@ def test_acking_everything_always_converges(steps: list[tuple[str, bytes]]) -> N
         envoy.ack(response, ("kubernetes://a",))
     assert session.in_sync()
     assert session.synced_generation == generation
+
+
+def test_bytes_and_resources_pushed_are_counted() -> None:
+    session, _ = _synced_session({"kubernetes://a": b"A", "kubernetes://b": b"B"})
+    state = session.types[SECRET]
+    before = (state.responses_sent, state.resources_sent, state.bytes_sent)
+    [response] = session.on_snapshot(snapshot(2, {"kubernetes://a": b"A2",
+                                                  "kubernetes://b": b"B"}))
+    assert state.responses_sent == before[0] + 1
+    assert state.resources_sent == before[1] + 1
+    assert state.bytes_sent == before[2] + response.ByteSize()

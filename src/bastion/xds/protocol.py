@@ -64,6 +64,9 @@ class TypeState:
     last_nack: Nack | None = None
     nack_count: int = 0
     nack_current: bool = False  # no later response of this type was accepted yet
+    responses_sent: int = 0
+    resources_sent: int = 0
+    bytes_sent: int = 0
 
 
 @dataclass
@@ -208,6 +211,9 @@ class Session:
         )
         for name in chosen:
             response.resources.add().Pack(available[name].message)
+        state.responses_sent += 1
+        state.resources_sent += len(chosen)
+        state.bytes_sent += response.ByteSize()
         self.events.append(Event("send", state.type_url, tuple(chosen), state.version_sent,
                                  state.nonce))
         return response

@@ -22,9 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import cpu_seconds, machine, rss_mb, summarize, write_report
 from tests import certs
 from tests.e2e.harness import Bastion, handshake_serial
+
+from bench.common import cpu_seconds, machine, rss_mb, summarize, write_report
 
 ROOT = "scale-root"
 

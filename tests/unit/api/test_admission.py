@@ -152,3 +152,23 @@ def test_envelope_errors() -> None:
     assert "apiVersion: version 'v2' is not served" in refused(
         {"apiVersion": "networking.istio.io/v2", "kind": "Gateway", "metadata": {"name": "g"}})
     assert refused(["not", "a", "mapping"]).endswith("an object must be a mapping")
+
+
+def test_remembered_model_equals_admitting_the_stored_object(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The runtime keeps the model admitted on apply (with the store's metadata) instead of
+    admitting the stored object again; both must be the same."""
+    import asyncio
+
+    from bastion.runtime import Runtime, RuntimeConfig
+    from bastion.store import Store
+
+    async def scenario() -> None:
+        runtime = Runtime(Store(tmp_path / "s.db"), RuntimeConfig())
+        doc = gateway()
+        runtime.apply([doc, {"apiVersion": "v1", "kind": "Secret", "metadata": {
+            "name": "s", "namespace": "istio-system"}, "stringData": {"a": "b"}}], "default")
+        for stored in runtime.store.all():
+            remembered = runtime._models[stored.key][1]
+            assert remembered == admit(stored.body).model
+
+    asyncio.run(scenario())

@@ -9,6 +9,7 @@ publishes nothing: the last good configuration stays in force.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from bastion.api import admission, kinds
 from bastion.api.admission import Admitted, Refused, StoreKey
 from bastion.diag import Diagnostic, ObjectRef, Severity
 from bastion.ir.model import CaCredential, GatewayConfig, TlsCredential
+from bastion.memo import Memo
 from bastion.store import ApplyOutcome, Store, StoredObject
 from bastion.translate.istio import (
     IrResult,
@@ -37,6 +39,7 @@ from bastion.xds.protocol import Event, Session
 from bastion.xds.snapshot import Snapshot, build_snapshot, consistency_problems
 
 log = logging.getLogger("bastion")
+LARGE_BUILD_S = 0.2
 
 
 @dataclass
@@ -73,6 +76,7 @@ class Runtime:
         self._dirty_keys: set[StoreKey] = set()
         self._full_rebuild = True
         self._result: IrResult | None = None
+        self._memo = Memo()
 
     # -- the rebuild loop -------------------------------------------------------------------
 
@@ -162,15 +166,25 @@ class Runtime:
         for stale in [k for k in self._models if k not in live]:
             del self._models[stale]
         models = [m for m in (self._model(o) for o in objects) if m is not None]
-        result = to_ir(Resources.from_models(models), self.config.workload, self.config.options)
-        snapshot = build_snapshot(to_xds(result.config), generation)
-        problems = consistency_problems(snapshot)
+        memo = self._memo
+        try:
+            result = to_ir(Resources.from_models(models), self.config.workload,
+                           self.config.options, memo)
+            snapshot = build_snapshot(to_xds(result.config, memo), generation, memo)
+            problems = consistency_problems(snapshot, memo)
+        finally:
+            memo.advance()
         if problems:
             log.error("inconsistent snapshot for revision %d, not published: %s", generation,
                       "; ".join(problems))
             self.translate_error = "inconsistent snapshot: " + "; ".join(problems)
             return
         self._publish(result, snapshot, started)
+        if time.perf_counter() - started > LARGE_BUILD_S:
+            # A large configuration is millions of long-lived objects; without this, every
+            # full garbage collection walks them all and a later small change waits for it.
+            # They are freed by reference counting when replaced (they hold no cycles).
+            gc.freeze()
 
     def _rebuild_secrets(self, keys: set[StoreKey], started: float) -> bool:
         """Only Secrets changed: refresh the credentials they feed and push only those. Returns

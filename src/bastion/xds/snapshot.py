@@ -18,6 +18,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from google.protobuf.message import Message
 
+from bastion.memo import Memo
 from bastion.translate.xds.resources import (
     CLUSTER,
     ENDPOINT,
@@ -69,10 +70,15 @@ class Snapshot:
         return Snapshot(generation, MappingProxyType(resources))
 
 
-def build_snapshot(xds: XdsResources, generation: int) -> Snapshot:
+def build_snapshot(xds: XdsResources, generation: int, memo: Memo | None = None) -> Snapshot:
+    """With a memo, a message seen in the previous snapshot keeps its hash without being
+    serialised again."""
+    memo = memo or Memo()
     resources = {
         type_url: MappingProxyType({
-            name: Resource(name, message, content_hash(message))
+            name: memo.get(("hash", id(message)),
+                           lambda n=name, m=message: Resource(n, m, content_hash(m)),
+                           pins=message)
             for name, message in sorted(xds.of(type_url).items())
         })
         for type_url in PUSH_ORDER
@@ -98,12 +104,15 @@ def listener_references(listener: listener_pb2.Listener) -> Iterator[tuple[str, 
                     yield SECRET, sds.name
 
 
-def consistency_problems(snapshot: Snapshot) -> list[str]:
+def consistency_problems(snapshot: Snapshot, memo: Memo | None = None) -> list[str]:
     """Every route table, endpoint set and secret a listener or cluster names must be present,
     and nothing may be present that nobody names (Envoy would never ask for it)."""
+    memo = memo or Memo()
     wanted: set[tuple[str, str]] = set()
     for resource in snapshot.of(LISTENER).values():
-        wanted.update(listener_references(resource.message))  # type: ignore[arg-type]
+        wanted.update(memo.get(("refs", id(resource.message)),
+                               lambda m=resource.message: tuple(listener_references(m)),
+                               pins=resource.message))
     for resource in snapshot.of(CLUSTER).values():
         cluster = resource.message
         if cluster.HasField("eds_cluster_config"):  # type: ignore[attr-defined]

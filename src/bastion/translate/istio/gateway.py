@@ -23,6 +23,7 @@ from bastion.ir.model import (
     TlsPolicy,
     VirtualHost,
 )
+from bastion.memo import Memo
 from bastion.translate.istio import backends, credentials, hosts
 from bastion.translate.istio.resources import Options, Resources, Workload
 from bastion.translate.istio.routes import RouteBuilder, gateway_refs, is_catch_all
@@ -86,6 +87,7 @@ class _Translation:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     tls_credentials: dict[str, TlsCredential] = field(default_factory=dict)
     ca_credentials: dict[str, CaCredential] = field(default_factory=dict)
+    memo: Memo = field(default_factory=Memo)
     lookup: credentials.SecretLookup | None = None
     _vs_index: dict[tuple[str, str], list[istio.VirtualService]] | None = None
     _dest_index: dict[str, list[tuple[ObjectRef, str]]] | None = None
@@ -242,14 +244,14 @@ class _Translation:
         lookup = self.lookup
         try:
             names = [credentials.credential_name(n) for n in raw_names]
-            certs = [credentials.tls_credential(lookup, n) for n in names]
+            certs = [self._tls_credential(lookup, n) for n in names]
             ca = None
             if tls.mode in (istio.TLSMode.MUTUAL, istio.TLSMode.OPTIONAL_MUTUAL):
                 ca_base = names[0]
                 if tls.ca_cert_credential_name:
                     ca_base = credentials.credential_name(tls.ca_cert_credential_name)
                     ca_base = ca_base.removesuffix(credentials.CA_SUFFIX)
-                ca = credentials.ca_credential(lookup, ca_base)
+                ca = self._ca_credential(lookup, ca_base)
         except credentials.CredentialError as exc:
             self.problem(entry, f"{at}.{names_field}", "CredentialInvalid",
                          f"server not programmed: {exc}")
@@ -273,6 +275,25 @@ class _Translation:
             verify_hash=tuple(tls.verify_certificate_hash),
             skip_verify=bool(tls.insecure_skip_verify),
         )
+
+    def _tls_credential(self, lookup: credentials.SecretLookup, name: str) -> TlsCredential:
+        """Checked once per Secret object: parsing PEM is the costliest step of translation."""
+        secret = lookup.get(name)
+        result = self.memo.get(("tls", lookup.namespace, name, id(secret)),
+                               lambda: _outcome(credentials.tls_credential, lookup, name),
+                               pins=secret)
+        if isinstance(result, credentials.CredentialError):
+            raise result
+        return result
+
+    def _ca_credential(self, lookup: credentials.SecretLookup, base: str) -> CaCredential:
+        separate, same = lookup.get(base + credentials.CA_SUFFIX), lookup.get(base)
+        result = self.memo.get(("ca", lookup.namespace, base, id(separate), id(same)),
+                               lambda: _outcome(credentials.ca_credential, lookup, base),
+                               pins=(separate, same))
+        if isinstance(result, credentials.CredentialError):
+            raise result
+        return result
 
     def _known(self, entry: _Entry, at: str, names: list[str], known: frozenset[str],
                what: str) -> tuple[str, ...]:
@@ -323,9 +344,25 @@ class _Translation:
                         matched.append(both)
             if not matched:
                 continue
-            routes = builder.routes(vs, gw.namespace or "", gw.name)
-            out.extend((h, routes) for h in matched)
+            out.extend((h, self._routes(builder, vs, gw.namespace or "", gw.name))
+                       for h in matched)
         return out
+
+    def _routes(self, builder: RouteBuilder, vs: istio.VirtualService, namespace: str,
+                name: str) -> list[Route]:
+        """A VirtualService's routes for one Gateway, reused while the object is the same and
+        no destination needed a Service's default port (which other objects decide)."""
+        def compute() -> tuple[list[Route], list[Diagnostic], bool]:
+            scratch = RouteBuilder(self.res, [])
+            routes = scratch.routes(vs, namespace, name)
+            return routes, scratch.diagnostics, scratch.used_service_ports
+
+        routes, diagnostics, depends = self.memo.get(("routes", id(vs), namespace, name),
+                                                     compute, pins=vs)
+        if depends:
+            routes, diagnostics, _ = compute()
+        builder.diagnostics.extend(diagnostics)
+        return routes
 
     def _virtual_hosts(self, by_host: dict[str, list[Route]], port: int,
                        redirect_hosts: set[str]) -> tuple[VirtualHost, ...]:
@@ -378,9 +415,18 @@ class _Translation:
         return self._dest_index
 
 
+def _outcome(function, *args):  # type: ignore[no-untyped-def]
+    """A credential, or the reason it cannot be used (kept in the memo like a value)."""
+    try:
+        return function(*args)
+    except credentials.CredentialError as exc:
+        return exc
+
+
 def to_ir(res: Resources, workload: Workload | None = None,
-          options: Options | None = None) -> IrResult:
-    translation = _Translation(res, workload or Workload(), options or Options())
+          options: Options | None = None, memo: Memo | None = None) -> IrResult:
+    translation = _Translation(res, workload or Workload(), options or Options(),
+                               memo=memo or Memo())
     config = translation.run()
     deps = frozenset(translation.lookup.consulted) if translation.lookup else frozenset()
     return IrResult(config, tuple(sorted(set(translation.diagnostics))), deps)

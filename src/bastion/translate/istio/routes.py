@@ -63,6 +63,7 @@ def binds(vs: istio.VirtualService, gateways: list[str], gw_namespace: str, gw_n
 class RouteBuilder:
     res: Resources
     diagnostics: list[Diagnostic]
+    used_service_ports: bool = False  # a destination's port came from a Service
 
     def routes(self, vs: istio.VirtualService, gw_namespace: str, gw_name: str) -> list[Route]:
         ref = ObjectRef("VirtualService", vs.metadata.namespace or "", vs.metadata.name)
@@ -138,8 +139,11 @@ class RouteBuilder:
         backends = []
         for k, dest in enumerate(rule.route):
             host = qualify(dest.destination.host, namespace)
-            port = dest.destination.port.number if dest.destination.port else default_port(
-                self.res, host)
+            if dest.destination.port:
+                port = dest.destination.port.number
+            else:
+                self.used_service_ports = True
+                port = default_port(self.res, host)
             if port is None:
                 self._problem(ref, f"{at}.route[{k}].destination.port",
                               f"required: {dest.destination.host} does not have exactly one port",

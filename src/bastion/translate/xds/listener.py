@@ -14,6 +14,7 @@ from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import wrappers_pb2
 
 from bastion.ir.model import Listener, Server, TlsMode, TlsPolicy
+from bastion.memo import Memo
 from bastion.translate.xds import naming
 from bastion.translate.xds.builders import (
     ads_config_source,
@@ -37,7 +38,19 @@ DEFAULT_MIN_TLS = "1.2"
 HCM = hcm_pb2.HttpConnectionManager
 
 
-def build_listener(listener: Listener) -> listener_pb2.Listener:
+def _chain_key(server: Server) -> tuple[object, ...]:
+    """What a filter chain is made of (its routes live in RDS, so they are not part of it)."""
+    return (server.route_table, server.sni, server.tls, server.stat_name)
+
+
+def build_listener(listener: Listener, memo: Memo | None = None) -> listener_pb2.Listener:
+    memo = memo or Memo()
+    keys = tuple(_chain_key(s) for s in listener.servers)
+    return memo.get(("lds", listener.port, listener.bind_address, listener.bind_port, keys),
+                    lambda: _build_listener(listener, memo))
+
+
+def _build_listener(listener: Listener, memo: Memo) -> listener_pb2.Listener:
     out = listener_pb2.Listener(
         name=naming.listener(listener),
         address=socket_address(listener.bind_address, listener.bind_port),
@@ -49,7 +62,9 @@ def build_listener(listener: Listener) -> listener_pb2.Listener:
             name="envoy.filters.listener.tls_inspector",
             typed_config=typed(tls_inspector_pb2.TlsInspector()),
         ))
-    out.filter_chains.extend(_filter_chain(s) for s in listener.servers)
+    out.filter_chains.extend(
+        memo.get(("chain", _chain_key(s)), lambda s=s: _filter_chain(s))
+        for s in listener.servers)
     return out
 
 

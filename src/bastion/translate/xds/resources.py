@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from google.protobuf.message import Message
 
 from bastion.ir.model import GatewayConfig
+from bastion.memo import Memo
 from bastion.translate.xds.cluster import build_cluster, build_load_assignment
 from bastion.translate.xds.listener import build_listener
 from bastion.translate.xds.route import build_route_configuration
@@ -32,23 +33,28 @@ class XdsResources:
         return self.by_type.get(type_url, {})
 
 
-def to_xds(config: GatewayConfig) -> XdsResources:
+def to_xds(config: GatewayConfig, memo: Memo | None = None) -> XdsResources:
+    """Envoy resources for a configuration. With a memo from the previous translation, every
+    resource whose IR did not change is the same message object as before (and is not built
+    again); messages are never modified after they are built."""
+    memo = memo or Memo()
     out: dict[str, dict[str, Message]] = {t: {} for t in PUSH_ORDER}
     for listener in config.listeners:
-        built = build_listener(listener)
+        built = build_listener(listener, memo)
         out[LISTENER][built.name] = built
         for server in listener.servers:
-            routes = build_route_configuration(server)
+            routes = memo.get(("rds", server), lambda s=server: build_route_configuration(s))
             out[ROUTE][routes.name] = routes
     for backend in config.backends:
-        cluster = build_cluster(backend)
+        cluster = memo.get(("cds", backend), lambda b=backend: build_cluster(b))
         out[CLUSTER][cluster.name] = cluster
         if cluster.HasField("eds_cluster_config"):
-            out[ENDPOINT][cluster.name] = build_load_assignment(backend)
+            out[ENDPOINT][cluster.name] = memo.get(
+                ("eds", backend), lambda b=backend: build_load_assignment(b))
     for credential in config.tls_credentials:
-        secret = build_tls_secret(credential)
+        secret = memo.get(("sds", credential), lambda c=credential: build_tls_secret(c))
         out[SECRET][secret.name] = secret
     for ca in config.ca_credentials:
-        secret = build_ca_secret(ca)
+        secret = memo.get(("sds", ca), lambda c=ca: build_ca_secret(c))
         out[SECRET][secret.name] = secret
     return XdsResources(out)

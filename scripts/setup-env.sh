@@ -5,13 +5,15 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 extras="${1:-samples}"
 
-# Debian packages: curl and openssl always; h2load (nghttp2-client) for the tests' load clients.
-declare -A package=([curl]=curl [openssl]=openssl [h2load]=nghttp2-client)
+# Debian packages: curl and openssl always; for the tests and benchmarks also the load clients
+# (h2load from nghttp2-client, wrk) and the proxies bastion is compared with (nginx, haproxy).
+declare -A package=([curl]=curl [openssl]=openssl [h2load]=nghttp2-client [wrk]=wrk
+                    [nginx]=nginx [haproxy]=haproxy [taskset]=util-linux)
 tools=(curl openssl)
-[ "$extras" = "test" ] && tools+=(h2load)
+case "$extras" in test|bench) tools+=(h2load wrk nginx haproxy taskset) ;; esac
 missing=()
 for tool in "${tools[@]}"; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("${package[$tool]}")
+  command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${package[$tool]}")
 done
 if ((${#missing[@]})); then
   echo "installing ${missing[*]} with apt-get" >&2

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install what the benchmarks need (Python packages into .venv; nginx, haproxy, wrk and h2load
+# from Debian if absent) and run them: rotation latency, scale to 10,000 hosts, the data plane
+# side by side with a tuned static Envoy, nginx and HAProxy. Results: bench/results/.
+# With --soak, also the two 10-minute soaks. Benchmarks report; they never fail on a number.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$root/scripts/setup-env.sh" bench
+cd "$root"
+py=.venv/bin/python
+$py -m bench.rotation --rotations 30
+$py -m bench.scale --hosts 100 1000 5000 10000 --changes 30
+$py -m bench.dataplane --seconds 10
+if [ "${1:-}" = "--soak" ]; then
+  $py -m bench.soak data-plane --minutes 10
+  $py -m bench.soak control-plane --minutes 10 --hosts 10000
+fi
+echo "results in bench/results/ (summary: bench/README.md)"

@@ -1,0 +1,41 @@
+"""A few seconds of each benchmark, so the harness keeps working. These check that the tools
+ran and produced reports; they assert no performance figure."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str, timeout: float = 300) -> None:
+    result = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
+                            text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+def test_dataplane_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "dataplane.json"
+    run("bench.dataplane", "--seconds", "1", "--workloads", "h2-keepalive", "h1-keepalive",
+        "new-conn-ecdsa", "mtls-new-conn", "--out", str(out))
+    report = json.loads(out.read_text())
+    for workload, by_name in report["results"].items():
+        assert set(by_name) == {"bastion", "envoy-static", "nginx", "haproxy"}, workload
+        for name, result in by_name.items():
+            assert result["rps"] > 0, (workload, name, result)
+    assert out.with_suffix(".md").exists()
+
+
+def test_scale_and_rotation_smoke(tmp_path: Path) -> None:
+    scale = tmp_path / "scale.json"
+    run("bench.scale", "--hosts", "5", "20", "--changes", "3", "--out", str(scale))
+    report = json.loads(scale.read_text())
+    assert [r["hosts"] for r in report["results"]] == [5, 20]
+    assert all(r["rotation"]["count"] == 3 for r in report["results"])
+    assert scale.with_suffix(".png").stat().st_size > 0
+    rotation = tmp_path / "rotation.json"
+    run("bench.rotation", "--rotations", "3", "--out", str(rotation))
+    assert json.loads(rotation.read_text())["results"]["apply"]["count"] == 3

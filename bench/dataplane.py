@@ -139,7 +139,7 @@ class HAProxy(Contender):
         conf.write_text(f"""
 global
   nbthread 1
-  maxconn 20000
+  maxconn 8000
   ssl-default-bind-options ssl-min-ver TLSv1.2
 defaults
   mode http

@@ -182,7 +182,8 @@ class StaticEnvoy(Contender):
                         "typed_config": {"@type": TYPE + "extensions.filters.listener."
                                                          "tls_inspector.v3.TlsInspector"}}],
                     "filter_chains": [{
-                        "filter_chain_match": {"server_names": [HOST]},
+                        **({} if self.mutual else {
+                            "filter_chain_match": {"server_names": [HOST]}}),
                         "transport_socket": {"name": "tls", "typed_config": {
                             "@type": TYPE + "extensions.transport_sockets.tls.v3.DownstreamTlsContext",
                             **context}},
@@ -253,10 +254,12 @@ class BastionEnvoy(Contender):
              "spec": {"selector": {"istio": "ingressgateway"}, "servers": [
                  {"port": {"number": 443, "name": "https", "protocol": "HTTPS"},
                   "tls": {"mode": mode, "credentialName": "bench-credential"},
-                  "hosts": [HOST]}]}},
+                  # openssl s_time sends no SNI: the mTLS cell uses a catch-all server.
+                  "hosts": ["*"] if self.mutual else [HOST]}]}},
             {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
              "metadata": {"name": "bench"},
-             "spec": {"hosts": [HOST], "gateways": ["bench"], "http": [
+             "spec": {"hosts": ["*"] if self.mutual else [HOST], "gateways": ["bench"],
+                      "http": [
                  {"route": [{"destination": {"host": "backend", "port": {"number": 80}}}]}]}},
         ]
         self.instance.cli("apply", "-f", "-", input=json.dumps(

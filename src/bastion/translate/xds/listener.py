@@ -91,8 +91,11 @@ def http_connection_manager(server: Server, route_name: str) -> hcm_pb2.HttpConn
         stat_prefix=naming.stat_prefix(server.route_table, server.stat_name),
         codec_type=HCM.AUTO,
         rds=hcm_pb2.Rds(config_source=ads_config_source(), route_config_name=route_name),
+        # Router dynamic stats (per-cluster response codes and timings kept by the router) cost
+        # a few percent of throughput; the clusters' own statistics remain.
         http_filters=[hcm_pb2.HttpFilter(
-            name="envoy.filters.http.router", typed_config=typed(router_pb2.Router()))],
+            name="envoy.filters.http.router",
+            typed_config=typed(router_pb2.Router(dynamic_stats=_bool(False))))],
         use_remote_address=_true(),
         server_name="istio-envoy",
         normalize_path=_true(),

@@ -11,7 +11,6 @@ max per method. A benchmark: it asserts nothing.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import platform
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from tests import certs
 from tests.e2e.harness import Bastion, handshake_serial
+from tests.manifests import tls_secret_json
 
 HOST = "httpbin.example.com"
 GATEWAY = """
@@ -63,11 +63,7 @@ def cli(state: Path, *args: str, input: str | None = None) -> None:
 
 
 def secret_json(pair: certs.Pair) -> str:
-    return json.dumps({
-        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-        "metadata": {"name": "httpbin-credential", "namespace": "istio-system"},
-        "data": {"tls.crt": base64.b64encode(pair.cert).decode(),
-                 "tls.key": base64.b64encode(pair.key).decode()}})
+    return tls_secret_json("httpbin-credential", pair)
 
 
 def summarize(samples_ms: list[float]) -> dict[str, float]:

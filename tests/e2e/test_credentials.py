@@ -3,8 +3,6 @@ other host keeps serving, the reason is reported, and the server comes back when
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import pytest
 from tests import certs
 from tests.e2e.harness import Bastion, handshake_serial
 from tests.e2e.loops import HandshakeLoop
+from tests.manifests import secret_json as secret
 
 GATEWAY = """
 apiVersion: networking.istio.io/v1
@@ -30,11 +29,6 @@ spec:
 """
 
 
-def secret(name: str, **values: bytes) -> str:
-    return json.dumps({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": name, "namespace": "istio-system"},
-        "data": {k.replace("_", "."): base64.b64encode(v).decode() for k, v in values.items()}})
 
 
 def refused(host: str, port: int, cafile: Path) -> bool:

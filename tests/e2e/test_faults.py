@@ -3,8 +3,6 @@ and a configuration Envoy rejects."""
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import re
 import signal
@@ -15,18 +13,16 @@ from pathlib import Path
 from tests import certs
 from tests.e2e.harness import Backend, Bastion, curl, handshake_serial
 from tests.e2e.loops import HandshakeLoop, KeepAliveLoop
+from tests.manifests import sample_manifest, tls_secret_json
 
 HOST = "httpbin.example.com"
 
 
 def setup_gateway(bastion: Bastion, httpbin: Backend, tmp_path: Path) -> Path:
     pair = certs.leaf(HOST, 5)
-    manifest = bastion.cli("samples", "manifest", "httpbin").stdout.replace(
-        "port: 8080", f"port: {httpbin.port}")
-    secret = json.dumps({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-                         "metadata": {"name": "httpbin-credential", "namespace": "istio-system"},
-                         "data": {"tls.crt": base64.b64encode(pair.cert).decode(),
-                                  "tls.key": base64.b64encode(pair.key).decode()}})
+    manifest = sample_manifest(bastion.cli("samples", "manifest", "httpbin").stdout,
+                               httpbin.port)
+    secret = tls_secret_json("httpbin-credential", pair)
     config = """
 apiVersion: networking.istio.io/v1
 kind: Gateway

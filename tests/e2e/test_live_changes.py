@@ -4,22 +4,14 @@ wildcard and catch-all hosts pick certificates as Istio's do."""
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 
 from tests import certs
 from tests.e2e.harness import Backend, Bastion, curl, handshake_serial
 from tests.e2e.loops import HandshakeLoop, KeepAliveLoop
-
-
-def secret(name: str, pair: certs.Pair, ca: bytes | None = None) -> str:
-    data = {"tls.crt": pair.cert, "tls.key": pair.key}
-    if ca:
-        data["ca.crt"] = ca
-    return json.dumps({"apiVersion": "v1", "kind": "Secret",
-                       "metadata": {"name": name, "namespace": "istio-system"},
-                       "data": {k: base64.b64encode(v).decode() for k, v in data.items()}})
+from tests.manifests import sample_manifest
+from tests.manifests import tls_secret_json as secret
 
 
 def gateway(name: str, servers: list[tuple[str, str, str, list[str]]]) -> str:
@@ -44,8 +36,8 @@ def test_changes_to_one_server_never_interrupt_another(bastion: Bastion, httpbin
     cafile = tmp_path / "root.crt"
     cafile.write_bytes(root)
     client = certs.write(certs.leaf("client.example.com", 50), tmp_path, "client")
-    manifest = bastion.cli("samples", "manifest", "httpbin").stdout.replace(
-        "port: 8080", f"port: {httpbin.port}")
+    manifest = sample_manifest(bastion.cli("samples", "manifest", "httpbin").stdout,
+                               httpbin.port)
     bastion.cli("apply", "-f", "-", input="\n---\n".join([
         manifest,
         secret("a-credential", certs.leaf("a.example.com", 1)),

@@ -5,8 +5,6 @@ certificate current at that moment."""
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 import shutil
 import subprocess
@@ -19,16 +17,11 @@ import pytest
 from tests import certs
 from tests.e2e.harness import Backend, Bastion, handshake_serial
 from tests.e2e.loops import HandshakeLoop, KeepAliveLoop
+from tests.manifests import tls_secret_json as secret
 
 HOST = "hello.example.com"
 ROTATIONS = 50
 
-
-def secret(name: str, pair: certs.Pair) -> str:
-    return json.dumps({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-                       "metadata": {"name": name, "namespace": "istio-system"},
-                       "data": {"tls.crt": base64.b64encode(pair.cert).decode(),
-                                "tls.key": base64.b64encode(pair.key).decode()}})
 
 
 def gateway(with_second: bool) -> str:

@@ -3,12 +3,13 @@ OPTIONAL_MUTUAL, and X-Forwarded-Client-Cert to the backend (never from the clie
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 
 from tests import certs
 from tests.e2e.harness import Backend, Bastion, curl
+from tests.manifests import sample_manifest
+from tests.manifests import secret_json as secret
 
 GATEWAY = """
 apiVersion: networking.istio.io/v1
@@ -38,11 +39,6 @@ spec:
 """
 
 
-def secret(name: str, **values: bytes) -> str:
-    return json.dumps({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": name, "namespace": "istio-system"},
-        "data": {k.replace("_", "."): base64.b64encode(v).decode() for k, v in values.items()}})
 
 
 def headers_seen(result) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -51,8 +47,8 @@ def headers_seen(result) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 
 def test_mutual_tls(bastion: Bastion, httpbin: Backend, tmp_path: Path) -> None:
-    manifest = bastion.cli("samples", "manifest", "httpbin").stdout.replace(
-        "port: 8080", f"port: {httpbin.port}")
+    manifest = sample_manifest(bastion.cli("samples", "manifest", "httpbin").stdout,
+                               httpbin.port)
     root = certs.ca("root1")[0].cert
     bundle = root + certs.ca("root3")[0].cert  # cacert may hold several CAs
     revoked_list = certs.crl("root1", (7,))

@@ -3,12 +3,12 @@ and no handshake fails while it happens, whether by replacement or by delete-the
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from tests import certs
 from tests.e2e.harness import Bastion, handshake_serial
 from tests.e2e.loops import HandshakeLoop
+from tests.manifests import sample_manifest, tls_secret_json
 
 GATEWAY = """
 apiVersion: networking.istio.io/v1
@@ -26,13 +26,7 @@ HOST = "httpbin.example.com"
 
 
 def secret_json(pair: certs.Pair) -> str:
-    import base64
-
-    return json.dumps({
-        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-        "metadata": {"name": "httpbin-credential", "namespace": "istio-system"},
-        "data": {"tls.crt": base64.b64encode(pair.cert).decode(),
-                 "tls.key": base64.b64encode(pair.key).decode()}})
+    return tls_secret_json("httpbin-credential", pair)
 
 
 def test_rotation_never_costs_a_handshake(patient_bastion: Bastion, tmp_path: Path) -> None:
@@ -87,8 +81,8 @@ def test_connections_open_before_rotation_keep_working(bastion: Bastion,
 
     backend = Backend("httpbin", tmp_path)
     try:
-        manifest = bastion.cli("samples", "manifest", "httpbin").stdout.replace(
-            "port: 8080", f"port: {backend.port}")
+        manifest = sample_manifest(bastion.cli("samples", "manifest", "httpbin").stdout,
+                                   backend.port)
         vs = ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: h}\n"
               "spec:\n  hosts: [httpbin.example.com]\n  gateways: [mygateway]\n  http:\n"
               "  - route: [{destination: {host: httpbin, port: {number: 8000}}}]\n")

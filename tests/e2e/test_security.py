@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import stat
 import subprocess
 from pathlib import Path
@@ -12,6 +11,8 @@ import pytest
 
 from tests import certs
 from tests.e2e.harness import Backend, Bastion, curl
+from tests.manifests import sample_manifest
+from tests.manifests import tls_secret_json as secret
 
 GATEWAY = """
 apiVersion: networking.istio.io/v1
@@ -51,23 +52,12 @@ spec:
 """
 
 
-def secret(name: str, pair: certs.Pair, ca: bytes | None = None,
-           crl: bytes | None = None) -> str:
-    data = {"tls.crt": pair.cert, "tls.key": pair.key}
-    if ca:
-        data["ca.crt"] = ca
-    if crl:
-        data["ca.crl"] = crl
-    return json.dumps({"apiVersion": "v1", "kind": "Secret",
-                       "metadata": {"name": name, "namespace": "istio-system"},
-                       "data": {k: base64.b64encode(v).decode() for k, v in data.items()}})
-
 
 @pytest.fixture
 def guarded(bastion: Bastion, httpbin: Backend, tmp_path: Path) -> Path:
     root = certs.ca("root1")[0].cert
-    manifest = bastion.cli("samples", "manifest", "httpbin").stdout.replace(
-        "port: 8080", f"port: {httpbin.port}")
+    manifest = sample_manifest(bastion.cli("samples", "manifest", "httpbin").stdout,
+                               httpbin.port)
     bastion.cli("apply", "-f", "-", input="\n---\n".join([
         manifest, GATEWAY,
         secret("a-credential", certs.leaf("a.example.com", 1)),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.e2e.harness import TEAPOT, Backend, Bastion, curl, make_leaf, make_root
+from tests.manifests import sample_manifest
 
 GATEWAY = """cat <<EOF | bastion apply -f -
 apiVersion: networking.istio.io/v1alpha3
@@ -58,8 +59,8 @@ CURL_418 = ('curl -v -HHost:httpbin.example.com --resolve '
 
 
 def apply_httpbin_sample(bastion: Bastion, httpbin: Backend) -> None:
-    manifest = bastion.cli("samples", "manifest", "httpbin").stdout
-    manifest = manifest.replace("port: 8080", f"port: {httpbin.port}")
+    manifest = sample_manifest(bastion.cli("samples", "manifest", "httpbin").stdout,
+                               httpbin.port)
     out = bastion.cli("apply", "-f", "-", input=manifest).stdout
     assert "service/httpbin created" in out and "endpoints/httpbin created" in out
 

@@ -1,0 +1,36 @@
+"""Manifests the tests and benchmarks write again and again: Secrets from generated
+certificates, and the sample backends' Service and Endpoints pointed at a local port."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+from tests.certs import Pair
+
+
+def secret_json(name: str, namespace: str = "istio-system", secret_type: str | None = None,
+                **values: bytes) -> str:
+    """A Secret; value keys are written with `_` for `.` (`tls_crt` is `tls.crt`)."""
+    body: dict[str, object] = {
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {k.replace("_", "."): base64.b64encode(v).decode() for k, v in values.items()}}
+    if secret_type:
+        body["type"] = secret_type
+    return json.dumps(body)
+
+
+def tls_secret_json(name: str, pair: Pair, ca: bytes | None = None,
+                    crl: bytes | None = None) -> str:
+    """A `kubernetes.io/tls` Secret, with `ca.crt` (and `ca.crl`) for mutual TLS if given."""
+    extra = {k: v for k, v in (("ca_crt", ca), ("ca_crl", crl)) if v is not None}
+    return secret_json(name, secret_type="kubernetes.io/tls", tls_crt=pair.cert,
+                       tls_key=pair.key, **extra)
+
+
+def sample_manifest(text: str, port: int) -> str:
+    """A sample's Service and Endpoints (`bastion samples manifest NAME`), with the Endpoints
+    pointed at `port` (the last `port:` in the manifest is the Endpoints')."""
+    return re.sub(r"port: \d+\n(?!.*port:)", f"port: {port}\n", text, flags=re.S)

@@ -204,14 +204,15 @@ class Runtime:
         result = refresh_credentials(self._result, secrets, self.config.workload, changed)
         if result is None:
             return False
-        before = set(self._result.config.tls_credentials) | set(
-            self._result.config.ca_credentials)
+        # Refreshed credentials are new objects; untouched ones are the very same objects.
+        before = {id(c) for c in self._result.config.tls_credentials}
+        before.update(id(c) for c in self._result.config.ca_credentials)
         updates = {}
         for cred in result.config.tls_credentials:
-            if cred not in before:
+            if id(cred) not in before:
                 updates[naming.secret(cred.name)] = build_tls_secret(cred)
         for ca in result.config.ca_credentials:
-            if ca not in before:
+            if id(ca) not in before:
                 updates[naming.secret(ca.name)] = build_ca_secret(ca)
         snapshot = self.snapshot.with_resources(SECRET, updates, self.store.revision)
         self._publish(result, snapshot, started)

@@ -129,6 +129,8 @@ class Session:
         snapshot = self.snapshot
         if snapshot is None:
             return False
+        if any(state.inflight for state in self.types.values()):
+            return False  # a response is still waiting for its ACK
         for type_url in PUSH_ORDER:
             want = snapshot.hashes(type_url)
             state = self.types.get(type_url)
@@ -137,9 +139,9 @@ class Session:
                     return False
                 continue
             if state.wildcard:
-                if state.acked != want or state.nonce is None:
+                if state.nonce is None or state.acked != want:
                     return False
-            elif any(state.acked.get(n) != h for n, h in want.items()):
+            elif not want.items() <= state.acked.items():
                 return False
         return True
 

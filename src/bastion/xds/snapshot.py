@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
@@ -45,18 +46,29 @@ class Resource:
 class Snapshot:
     generation: int  # the store revision this snapshot was built from
     resources: Mapping[str, Mapping[str, Resource]]
+    # Derived per type on first use; a snapshot never changes, and every connected gateway
+    # asks the same questions of it.
+    _derived: dict[tuple[str, str], Any] = field(default_factory=dict, compare=False,
+                                                 repr=False)
 
     def of(self, type_url: str) -> Mapping[str, Resource]:
         return self.resources.get(type_url, MappingProxyType({}))
 
     def version(self, type_url: str) -> str:
-        digest = hashlib.sha256()
-        for name, resource in sorted(self.of(type_url).items()):
-            digest.update(f"{name}={resource.hash};".encode())
-        return digest.hexdigest()[:16]
+        key = ("version", type_url)
+        if key not in self._derived:
+            digest = hashlib.sha256()
+            for name, resource in sorted(self.of(type_url).items()):
+                digest.update(f"{name}={resource.hash};".encode())
+            self._derived[key] = digest.hexdigest()[:16]
+        return self._derived[key]  # type: ignore[no-any-return]
 
-    def hashes(self, type_url: str) -> dict[str, str]:
-        return {name: r.hash for name, r in self.of(type_url).items()}
+    def hashes(self, type_url: str) -> Mapping[str, str]:
+        key = ("hashes", type_url)
+        if key not in self._derived:
+            self._derived[key] = MappingProxyType(
+                {name: r.hash for name, r in self.of(type_url).items()})
+        return self._derived[key]  # type: ignore[no-any-return]
 
     def with_resources(self, type_url: str, updates: Mapping[str, Message],
                        generation: int) -> Snapshot:

@@ -383,7 +383,7 @@ http {{ access_log off; keepalive_requests 1000000;
     return proc, port
 
 
-def markdown(results: dict[str, dict[str, dict[str, Any]]], seconds: int) -> str:
+def markdown(results: dict[str, dict[str, dict[str, Any]]], seconds: int, repeat: int) -> str:
     lines = ["| workload | contender | req/s | vs bastion | p50 ms | p99 ms | errors |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for workload, by_name in results.items():
@@ -394,7 +394,8 @@ def markdown(results: dict[str, dict[str, dict[str, Any]]], seconds: int) -> str
                          f"{r['p50_ms'] if r['p50_ms'] is not None else '-'} | "
                          f"{r['p99_ms'] if r['p99_ms'] is not None else '-'} | "
                          f"{r['errors'] if r['errors'] is not None else '-'} |")
-    lines.append(f"\n{seconds} s per cell; ratio = contender req/s / bastion req/s.")
+    lines.append(f"\nMedian of {repeat} interleaved runs of {seconds} s per cell; ratio = "
+                 "contender req/s / bastion req/s.")
     return "\n".join(lines)
 
 
@@ -402,6 +403,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per cell, interleaved across contenders; the median is kept")
     parser.add_argument("--workloads", nargs="+", default=WORKLOADS, choices=WORKLOADS)
     parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS),
                         choices=list(CONTENDERS))
@@ -413,18 +416,26 @@ def main() -> None:
     results: dict[str, dict[str, dict[str, Any]]] = {}
     try:
         for workload in args.workloads:
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in args.contenders}
+            for _ in range(args.repeat):  # interleaved, so drift hits every contender alike
+                for name in args.contenders:
+                    runs[name].append(measure(name, workload, args.seconds, work,
+                                              backend_port, material))
             results[workload] = {}
-            for name in args.contenders:
-                results[workload][name] = measure(name, workload, args.seconds, work,
-                                                  backend_port, material)
-                print(f"{workload:>15} {name:>13}: {results[workload][name]}", flush=True)
+            for name, cell in runs.items():
+                ordered = sorted(cell, key=lambda r: r["rps"])
+                median = {**ordered[len(ordered) // 2],
+                          "runs_rps": [round(r["rps"], 1) for r in cell]}
+                results[workload][name] = median
+                print(f"{workload:>15} {name:>13}: {median}", flush=True)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(backend.pid, signal.SIGTERM)
     write_report(args.out, {"benchmark": "dataplane", "machine": machine(),
-                            "seconds": args.seconds, "results": results})
-    args.out.with_suffix(".md").write_text(markdown(results, args.seconds) + "\n")
-    print(markdown(results, args.seconds))
+                            "seconds": args.seconds, "repeat": args.repeat, "results": results})
+    table = markdown(results, args.seconds, args.repeat)
+    args.out.with_suffix(".md").write_text(table + "\n")
+    print(table)
     print(f"report: {args.out}")
     sys.exit(0)
 

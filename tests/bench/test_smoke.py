@@ -19,7 +19,7 @@ def run(*args: str, timeout: float = 300) -> None:
 
 def test_dataplane_smoke(tmp_path: Path) -> None:
     out = tmp_path / "dataplane.json"
-    run("bench.dataplane", "--seconds", "1", "--workloads", "h2-keepalive", "h1-keepalive",
+    run("bench.dataplane", "--seconds", "1", "--repeat", "1", "--workloads", "h2-keepalive", "h1-keepalive",
         "new-conn-ecdsa", "mtls-new-conn", "--out", str(out))
     report = json.loads(out.read_text())
     for workload, by_name in report["results"].items():

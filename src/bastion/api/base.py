@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -33,7 +31,3 @@ class ObjectMeta(Lenient):
     creation_timestamp: str | None = None
     uid: str | None = None
 
-
-def free_form() -> Any:
-    """A field of the Istio API that bastion accepts but does not interpret."""
-    return None

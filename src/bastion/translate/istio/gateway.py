@@ -3,6 +3,7 @@ TLS policies, credentials and virtual hosts. The entry point of the first transl
 
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
@@ -74,6 +75,14 @@ class _Entry:
         return f"spec.servers[{self.index}]"
 
 
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 def selects(gateway: istio.Gateway, workload: Workload) -> bool:
     labels = workload.label_map
     return all(labels.get(k) == v for k, v in gateway.spec.selector.items())
@@ -101,7 +110,7 @@ class _Translation:
         for gateway in self._selected_gateways():
             for i, server in enumerate(gateway.spec.servers):
                 entry = _Entry(gateway, i, server)
-                if server.bind and not server.bind.replace(".", "").replace(":", "").isalnum():
+                if server.bind and not _is_ip(server.bind):
                     self.problem(entry, f"{entry.at}.bind", "Unsupported",
                                  "only IP addresses can be bound; server skipped",
                                  Severity.WARNING)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bastion.api import istio
 from bastion.diag import Diagnostic, ObjectRef, Severity
@@ -168,17 +168,13 @@ class RouteBuilder:
             timeout = parsed or 0
         forward = Forward(backends=tuple(b for b in backends if b.weight > 0), timeout_ms=timeout)
         if rule.retries is not None:
-            per_try = duration_ms(rule.retries.per_try_timeout or "") or 0
-            forward = Forward(
-                backends=forward.backends,
-                timeout_ms=timeout,
-                retry_attempts=rule.retries.attempts,
-                retry_on=rule.retries.retry_on or forward.retry_on,
-                per_try_timeout_ms=per_try,
-            )
+            forward = replace(forward, retry_attempts=rule.retries.attempts,
+                              retry_on=rule.retries.retry_on or forward.retry_on,
+                              per_try_timeout_ms=duration_ms(
+                                  rule.retries.per_try_timeout or "") or 0)
         if rule.rewrite is not None:
-            forward = Forward(**{**forward.__dict__, "rewrite_prefix": rule.rewrite.uri,
-                                 "rewrite_authority": rule.rewrite.authority})
+            forward = replace(forward, rewrite_prefix=rule.rewrite.uri,
+                              rewrite_authority=rule.rewrite.authority)
         return forward
 
 

@@ -49,6 +49,10 @@ class Step:
     text: str
     command: str
     expect_failure: bool = False
+    expect: tuple[str, ...] = ()  # text the output must contain, as the task shows it
+
+
+TEAPOT = ("HTTP/2 418", "-=[ teapot ]=-")
 
 
 def curl(host: str, path: str, ca: str = "example.com.crt", extra: str = "") -> str:
@@ -125,7 +129,7 @@ def task_steps() -> list[Step]:
         Step("Wait until the gateway holds the configuration",
              "bastion wait --for=distribution --timeout 10s virtualservice httpbin"),
         Step("Send an HTTPS request to httpbin: expect HTTP/2 418 and the teapot",
-             curl("httpbin.example.com", "/status/418")),
+             curl("httpbin.example.com", "/status/418"), expect=TEAPOT),
         Step("Rotate the credential: delete the secret and create it from a new CA",
              "bastion -n istio-system delete secret httpbin-credential\n"
              "mkdir new_certificates\n" + ROOT.format(d="new_certificates/") + "\n"
@@ -138,7 +142,8 @@ def task_steps() -> list[Step]:
              "bastion wait --for=distribution --timeout 10s -n istio-system secret "
              "httpbin-credential"),
         Step("Access httpbin with the new certificate chain: 418",
-             curl("httpbin.example.com", "/status/418", ca="new_certificates/example.com.crt")),
+             curl("httpbin.example.com", "/status/418", ca="new_certificates/example.com.crt"),
+             expect=TEAPOT),
         Step("Access httpbin with the previous certificate chain: refused",
              curl("httpbin.example.com", "/status/418"), expect_failure=True),
         Step("Restore the httpbin credential",
@@ -162,9 +167,10 @@ def task_steps() -> list[Step]:
         Step("Wait for the routes",
              "bastion wait --for=distribution --timeout 10s virtualservice helloworld-v1"),
         Step("Send an HTTPS request to helloworld-v1.example.com: HTTP/2 200",
-             curl("helloworld-v1.example.com", "/hello")),
+             curl("helloworld-v1.example.com", "/hello"),
+             expect=("HTTP/2 200", "Hello version: v1")),
         Step("Send an HTTPS request to httpbin.example.com: still the teapot",
-             curl("httpbin.example.com", "/status/418")),
+             curl("httpbin.example.com", "/status/418"), expect=TEAPOT),
         Step("Mutual TLS: replace the credential with one that carries the CA",
              "bastion -n istio-system delete secret httpbin-credential\n"
              "bastion create -n istio-system secret generic httpbin-credential "
@@ -180,7 +186,8 @@ def task_steps() -> list[Step]:
              LEAF.format(d="", h="client.example.com", o="client organization", s=1)),
         Step("Send the request with the client certificate: the teapot",
              curl("httpbin.example.com", "/status/418",
-                  extra="--cert client.example.com.crt --key client.example.com.key ")),
+                  extra="--cert client.example.com.crt --key client.example.com.key "),
+             expect=TEAPOT),
         Step("What the gateway holds",
              "bastion get secrets -n istio-system\nbastion proxy-config secret\nbastion status"),
         Step("Clean up",
@@ -281,6 +288,8 @@ def demo(keep: bool) -> None:
             result = runner.run_quiet(step.command)
             show(result, step.command.startswith("curl"))
             ok = (result.returncode != 0) if step.expect_failure else (result.returncode == 0)
+            output = result.stdout + result.stderr
+            ok = ok and all(text in output for text in step.expect)
             verdict = "as expected" if ok else "UNEXPECTED"
             if step.expect_failure:
                 click.echo(f"  -> refused (exit {result.returncode}), {verdict}\n")

@@ -121,3 +121,9 @@ def test_single_host_https(bastion: Bastion, httpbin: Backend, tmp_path: Path) -
     assert 'gateway.networking.istio.io "mygateway" deleted' in cleanup.stdout
     assert 'secret "httpbin-credential" deleted' in cleanup.stdout
     assert bastion.cli("get", "gw", "-o", "name").stdout == ""
+    # `delete -f` takes the same manifests `apply -f` does.
+    manifest = sample_manifest(bastion.cli("samples", "manifest", "httpbin").stdout,
+                               httpbin.port)
+    bastion.cli("apply", "-f", "-", input=manifest)
+    deleted = bastion.cli("delete", "-f", "-", input=manifest).stdout
+    assert 'service "httpbin" deleted' in deleted and 'endpoints "httpbin" deleted' in deleted

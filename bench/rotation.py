@@ -23,20 +23,10 @@ from pathlib import Path
 
 from tests import certs
 from tests.e2e.harness import Bastion, handshake_serial
-from tests.manifests import tls_secret_json
+from tests.manifests import HTTPBIN_GATEWAY, tls_secret_json
 
 HOST = "httpbin.example.com"
-GATEWAY = """
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: mygateway}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    tls: {mode: SIMPLE, credentialName: httpbin-credential}
-    hosts: [httpbin.example.com]
-"""
+GATEWAY = HTTPBIN_GATEWAY
 
 
 def percentile(values: list[float], fraction: float) -> float:

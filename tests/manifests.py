@@ -34,3 +34,20 @@ def sample_manifest(text: str, port: int) -> str:
     """A sample's Service and Endpoints (`bastion samples manifest NAME`), with the Endpoints
     pointed at `port` (the last `port:` in the manifest is the Endpoints')."""
     return re.sub(r"port: \d+\n(?!.*port:)", f"port: {port}\n", text, flags=re.S)
+
+
+def gateway_yaml(name: str, servers: list[tuple[str, str, str, list[str]]]) -> str:
+    """A Gateway selecting the default ingress gateway, with one HTTPS server on 443 per
+    (port name, TLS mode, credential, hosts)."""
+    lines = [f"apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: {name}}}\n"
+             "spec:\n  selector: {istio: ingressgateway}\n  servers:"]
+    for port_name, mode, credential, hosts in servers:
+        lines.append(f"  - port: {{number: 443, name: {port_name}, protocol: HTTPS}}\n"
+                     f"    tls: {{mode: {mode}, credentialName: {credential}}}\n"
+                     f"    hosts: {json.dumps(hosts)}")
+    return "\n".join(lines) + "\n"
+
+
+# The task's first Gateway, as most tests need it.
+HTTPBIN_GATEWAY = gateway_yaml(
+    "mygateway", [("https", "SIMPLE", "httpbin-credential", ["httpbin.example.com"])])

@@ -13,7 +13,7 @@ from pathlib import Path
 from tests import certs
 from tests.e2e.harness import Backend, Bastion, curl, handshake_serial
 from tests.e2e.loops import HandshakeLoop, KeepAliveLoop
-from tests.manifests import sample_manifest, tls_secret_json
+from tests.manifests import HTTPBIN_GATEWAY, sample_manifest, tls_secret_json
 
 HOST = "httpbin.example.com"
 
@@ -23,17 +23,7 @@ def setup_gateway(bastion: Bastion, httpbin: Backend, tmp_path: Path) -> Path:
     manifest = sample_manifest(bastion.cli("samples", "manifest", "httpbin").stdout,
                                httpbin.port)
     secret = tls_secret_json("httpbin-credential", pair)
-    config = """
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: mygateway}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    tls: {mode: SIMPLE, credentialName: httpbin-credential}
-    hosts: [httpbin.example.com]
----
+    config = HTTPBIN_GATEWAY + """---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: httpbin}

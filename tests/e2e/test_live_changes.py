@@ -10,18 +10,9 @@ from pathlib import Path
 from tests import certs
 from tests.e2e.harness import Backend, Bastion, curl, handshake_serial
 from tests.e2e.loops import HandshakeLoop, KeepAliveLoop
+from tests.manifests import gateway_yaml as gateway
 from tests.manifests import sample_manifest
 from tests.manifests import tls_secret_json as secret
-
-
-def gateway(name: str, servers: list[tuple[str, str, str, list[str]]]) -> str:
-    lines = [f"apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: {name}}}\n"
-             "spec:\n  selector: {istio: ingressgateway}\n  servers:"]
-    for port_name, mode, credential, hosts in servers:
-        lines.append(f"  - port: {{number: 443, name: {port_name}, protocol: HTTPS}}\n"
-                     f"    tls: {{mode: {mode}, credentialName: {credential}}}\n"
-                     f"    hosts: {json.dumps(hosts)}")
-    return "\n".join(lines) + "\n"
 
 
 def vs(name: str, hosts: list[str], gateway_name: str) -> str:

@@ -8,19 +8,9 @@ from pathlib import Path
 from tests import certs
 from tests.e2e.harness import Bastion, handshake_serial
 from tests.e2e.loops import HandshakeLoop
-from tests.manifests import sample_manifest, tls_secret_json
+from tests.manifests import HTTPBIN_GATEWAY, sample_manifest, tls_secret_json
 
-GATEWAY = """
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: mygateway}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    tls: {mode: SIMPLE, credentialName: httpbin-credential}
-    hosts: [httpbin.example.com]
-"""
+GATEWAY = HTTPBIN_GATEWAY
 
 HOST = "httpbin.example.com"
 

@@ -87,6 +87,10 @@ def test_bad_input_is_refused_and_changes_nothing(bastion: Bastion, httpbin: Bac
             "programmed: secret istio-system/broken-credential: certificate is not valid PEM"
             ) in status_text
     assert "certificate is not valid PEM" in (bastion.state_dir / "bastion.log").read_text()
+    described = bastion.cli("describe", "gateway", "mygateway").stdout
+    assert ("[error] spec.servers[1].tls.credentialName: server not programmed: secret "
+            "istio-system/broken-credential: certificate is not valid PEM") in described
+    assert "Distributed:  yes" in described
     cacert = tmp_path / "example.com.crt"
     assert curl("broken.example.com", bastion.secure_port, "/status/200", cacert).returncode != 0
     ok = curl("httpbin.example.com", bastion.secure_port, "/status/200", cacert)

@@ -176,6 +176,8 @@ def test_private_keys_appear_in_no_output(bastion: Bastion, guarded: Path,
         + bastion.cli("proxy-config", "secret", "-o", "json").stdout,
         "translate": bastion.cli("translate", "-f", str(manifest), "--to", "all").stdout,
         "logs": bastion.cli("logs").stdout,
+        "describe": bastion.cli("describe", "secret", "a-credential", "-n",
+                                "istio-system").stdout,
         "serve output": bastion.serve_log(),
     }
     for key in keys:

@@ -115,3 +115,39 @@ def logs(state: State, which: str | None, tail: int, pod: str | None) -> None:
         if len(files) > 1:
             click.echo(f"==> {label} ({path}) <==")
         sys.stdout.write("".join(lines))
+
+
+@click.command()
+@click.argument("kind")
+@click.argument("name")
+@namespace_option
+@pass_state
+def describe(state: State, kind: str, name: str) -> None:
+    """An object, the problems bastion found in it, and whether the gateway holds it."""
+    from bastion.cli.output import redact
+
+    answer = state.call({"op": "describe", "kind": kind, "name": name,
+                         "namespace": state.ns})
+    if not answer.get("ok"):
+        fail(answer.get("error", "not found"))
+    body = redact(answer["object"])
+    meta = body.get("metadata", {})
+    click.echo(f"Name:         {meta.get('name')}")
+    if meta.get("namespace"):
+        click.echo(f"Namespace:    {meta.get('namespace')}")
+    click.echo(f"Kind:         {body.get('kind')} ({body.get('apiVersion')})")
+    click.echo(f"Revision:     {answer['revision']}")
+    if answer["gateways"]:
+        where = "yes" if answer["distributed"] else "not yet"
+        click.echo(f"Distributed:  {where} (to {answer['gateways']} gateway(s))")
+    else:
+        click.echo("Distributed:  no gateway connected")
+    click.echo("Problems:" + ("     none" if not answer["diagnostics"] else ""))
+    for d in answer["diagnostics"]:
+        click.echo(f"  [{d['severity']}] {d['field'] or '-'}: {d['message']}")
+    click.echo("Spec:")
+    import yaml
+
+    shown = {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata")}
+    for line in yaml.safe_dump(shown, sort_keys=True).rstrip().splitlines():
+        click.echo(f"  {line}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bastion.diag import ObjectRef
 from bastion.runtime import Runtime
 from bastion.server.envoy import EnvoySupervisor
 
@@ -59,6 +60,21 @@ class Handlers:
             "SECURE_INGRESS_PORT": str(options.bind_port(443)),
             "TCP_INGRESS_PORT": str(options.bind_port(31400)),
         }}
+
+    async def op_describe(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One object with what bastion found wrong with it and whether the gateway holds it."""
+        namespace = request.get("namespace") or "default"
+        items, error = self.runtime.get(request["kind"], namespace, request["name"])
+        if error:
+            return {"ok": False, "error": error}
+        body = items[0]
+        meta = body.get("metadata", {})
+        ref = ObjectRef(body.get("kind", ""), meta.get("namespace", ""), meta.get("name", ""))
+        revision = int(meta.get("resourceVersion", 0))
+        synced = [c.session.synced_generation for c in self.runtime.connections]
+        return {"ok": True, "object": body, "revision": revision,
+                "distributed": any(s >= revision for s in synced), "gateways": len(synced),
+                "diagnostics": [d.to_dict() for d in self.runtime.diagnostics_for(ref)]}
 
     async def op_wait(self, request: dict[str, Any]) -> dict[str, Any]:
         namespace = request.get("namespace") or "default"

@@ -29,11 +29,14 @@ from bastion.translate.istio import (
     Resources,
     Workload,
     refresh_credentials,
+    refresh_routes,
     to_ir,
 )
 from bastion.translate.istio.credentials import CA_SUFFIX
 from bastion.translate.xds import naming, to_xds
-from bastion.translate.xds.resources import SECRET, SHORT_NAMES
+from bastion.translate.xds.cluster import build_cluster, build_load_assignment
+from bastion.translate.xds.resources import CLUSTER, ENDPOINT, ROUTE, SECRET, SHORT_NAMES
+from bastion.translate.xds.route import build_route_configuration
 from bastion.translate.xds.secret import build_ca_secret, build_tls_secret
 from bastion.xds.protocol import Event, Session
 from bastion.xds.snapshot import Snapshot, build_snapshot, consistency_problems
@@ -153,6 +156,9 @@ class Runtime:
             if not full and keys and all(k.group == "" and k.kind == "Secret" for k in keys) \
                     and self._rebuild_secrets(keys, started):
                 return
+            if not full and keys and all(k.kind == "VirtualService" for k in keys) \
+                    and self._rebuild_routes(keys, started):
+                return
             self._rebuild_full(started)
         except Exception as exc:  # a bug in bastion, not a user error
             log.exception("internal error while translating revision %d; keeping the last "
@@ -215,6 +221,38 @@ class Runtime:
             if id(ca) not in before:
                 updates[naming.secret(ca.name)] = build_ca_secret(ca)
         snapshot = self.snapshot.with_resources(SECRET, updates, self.store.revision)
+        self._publish(result, snapshot, started)
+        return True
+
+    def _rebuild_routes(self, keys: set[StoreKey], started: float) -> bool:
+        """Only VirtualServices changed: re-translate the servers of the Gateways they name and
+        push their route tables (and any cluster that appeared or went). Returns False when a
+        full translation is needed instead."""
+        if self._result is None or self.snapshot is None:
+            return False
+        models = [m for m in (self._model(o) for o in self._objects()) if m is not None]
+        result = refresh_routes(self._result, Resources.from_models(models),
+                                self.config.workload, self.config.options,
+                                {(k.namespace, k.name) for k in keys})
+        if result is None:
+            return False
+        generation = self.store.revision
+        before = {id(s) for listener in self._result.config.listeners
+                  for s in listener.servers}
+        routes = {naming.route_table(s.route_table): build_route_configuration(s)
+                  for listener in result.config.listeners for s in listener.servers
+                  if id(s) not in before}
+        old = {b.ref: b for b in self._result.config.backends}
+        new = {b.ref: b for b in result.config.backends}
+        added = [b for ref, b in new.items() if old.get(ref) is not b]
+        gone = [naming.cluster(ref) for ref in old if ref not in new]
+        clusters = {naming.cluster(b.ref): build_cluster(b) for b in added}
+        endpoints = {name: build_load_assignment(b) for b, (name, c) in
+                     zip(added, clusters.items(), strict=True)
+                     if c.HasField("eds_cluster_config")}
+        snapshot = self.snapshot.with_resources(ROUTE, routes, generation)
+        snapshot = snapshot.with_resources(CLUSTER, clusters, generation, gone)
+        snapshot = snapshot.with_resources(ENDPOINT, endpoints, generation, gone)
         self._publish(result, snapshot, started)
         return True
 

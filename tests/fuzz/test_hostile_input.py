@@ -281,3 +281,42 @@ def test_memoised_translation_equals_fresh_translation(data: st.DataObject) -> N
         memoised, fresh = translate(memo), translate(None)
         assert memoised[0] == fresh[0]
         assert memoised[1] == fresh[1]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_route_fast_path_equals_full_translation(data: st.DataObject) -> None:
+    """After any change to VirtualServices, re-translating only the servers they affect gives
+    what a full translation gives (or declines)."""
+    from bastion.api.istio import VirtualService
+    from bastion.translate.istio import Options, Workload, refresh_routes
+
+    def models_of(objects: list[Any]) -> list[Any]:
+        return [v.model for v in map(admit, objects)
+                if isinstance(v, Admitted) and v.model is not None]
+
+    objects = copy.deepcopy(BASE)
+    previous = to_ir(Resources.from_models(models_of(objects)))
+    vs_indexes = [i for i, o in enumerate(objects) if o.get("kind") == "VirtualService"]
+    changed = set()
+    for _ in range(data.draw(st.integers(1, 3))):
+        index = data.draw(st.sampled_from(vs_indexes))
+        paths = [p for p in _paths(objects[index]) if p[0] != "metadata"]
+        path = data.draw(st.sampled_from(paths))
+        replacement = data.draw(st.one_of(st.just(_DELETE), values, st.sampled_from(
+            ["/new", "gw", "edge/gw", "mygateway", "web", "api.example.com", "*"])))
+        objects[index] = _mutate(objects[index], path, replacement)
+        meta = objects[index].get("metadata") or {}
+        changed.add((meta.get("namespace") or "default", meta.get("name")))
+    models = models_of(objects)
+    res = Resources.from_models(models)
+    changed = {k for k in changed if isinstance(k[1], str)}
+    # Only VirtualServices that are still VirtualServices count as a VirtualService change.
+    if any(not isinstance(m, VirtualService) for m in models if (
+            (m.metadata.namespace or "default", m.metadata.name) in changed)):
+        return
+    fast = refresh_routes(previous, res, Workload(), Options(), changed)
+    full = to_ir(res)
+    if fast is not None:
+        assert fast.config == full.config
+        assert fast.diagnostics == full.diagnostics

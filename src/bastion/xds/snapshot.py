@@ -7,7 +7,7 @@ nothing is pushed; a changed secret changes one hash, so only that secret is pus
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -71,10 +71,12 @@ class Snapshot:
         return self._derived[key]  # type: ignore[no-any-return]
 
     def with_resources(self, type_url: str, updates: Mapping[str, Message],
-                       generation: int) -> Snapshot:
-        """A copy in which `updates` replace resources of one type; every other resource (and
-        its hash) is shared, so the cost follows the size of the change."""
+                       generation: int, removed: Iterable[str] = ()) -> Snapshot:
+        """A copy in which `updates` replace (and `removed` drop) resources of one type; every
+        other resource (and its hash) is shared, so the cost follows the size of the change."""
         merged = dict(self.of(type_url))
+        for name in removed:
+            merged.pop(name, None)
         merged.update({name: Resource(name, message, content_hash(message))
                        for name, message in updates.items()})
         resources = dict(self.resources)

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from bastion.ports import free_listener_port
+
 TEAPOT = """    -=[ teapot ]=-
 
        _...._
@@ -25,9 +27,7 @@ TEAPOT = """    -=[ teapot ]=-
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_listener_port()
 
 
 def wait_port(port: int, timeout: float = 20.0) -> None:

@@ -23,16 +23,12 @@ from pathlib import Path
 
 import click
 
+from bastion.ports import free_listener_port
+
 CURL = ('curl -v -HHost:{host} --resolve "{host}:$SECURE_INGRESS_PORT:$INGRESS_HOST" '
         '--cacert {ca} {extra}"https://{host}:$SECURE_INGRESS_PORT{path}"')
 SHOWN = re.compile(r"^(< HTTP/|\* .*(alert|SSL certificate problem|verify)|curl: \(|"
                    r"\* OpenSSL|\* TLSv1\.[23] \((IN|OUT)\), TLS alert)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_port(port: int, timeout: float = 20.0) -> None:
@@ -216,8 +212,8 @@ class Demo:
                 env=self.env, start_new_session=True))
 
     def start(self) -> None:
-        secure, plain = _free_port(), _free_port()
-        httpbin, hello = _free_port(), _free_port()
+        secure, plain = free_listener_port(), free_listener_port()
+        httpbin, hello = free_listener_port(), free_listener_port()
         self.spawn("serve", "--bind-address", "127.0.0.1", "--port-map", f"443={secure}",
                    "--port-map", f"80={plain}", log="serve.log")
         self.spawn("samples", "serve", "httpbin", "--port", str(httpbin), log="httpbin.log")

@@ -232,12 +232,12 @@ def service_entry_problems(se: ServiceEntry) -> Iterator[Problem]:
     for i, endpoint in enumerate(se.spec.endpoints):
         if not endpoint.address:
             yield f"spec.endpoints[{i}].address", "required"
-        elif se.spec.resolution == "STATIC" and not _is_ip(endpoint.address):
+        elif se.spec.resolution == "STATIC" and not is_ip(endpoint.address):
             yield f"spec.endpoints[{i}].address", (
                 f"{endpoint.address!r} is not an IP address (required with resolution STATIC)")
 
 
-def _is_ip(value: str) -> bool:
+def is_ip(value: str) -> bool:
     try:
         ipaddress.ip_address(value)
     except ValueError:

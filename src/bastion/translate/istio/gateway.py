@@ -3,12 +3,12 @@ TLS policies, credentials and virtual hosts. The entry point of the first transl
 
 from __future__ import annotations
 
-import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from bastion.api import core, istio
+from bastion.api.validation import is_ip
 from bastion.diag import Diagnostic, ObjectRef, Severity
 from bastion.ir.model import (
     Backend,
@@ -80,14 +80,6 @@ class _Entry:
         return f"spec.servers[{self.index}]"
 
 
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
-
-
 def selects(gateway: istio.Gateway, workload: Workload) -> bool:
     labels = workload.label_map
     return all(labels.get(k) == v for k, v in gateway.spec.selector.items())
@@ -115,7 +107,7 @@ class _Translation:
         for gateway in self._selected_gateways():
             for i, server in enumerate(gateway.spec.servers):
                 entry = _Entry(gateway, i, server)
-                if server.bind and not _is_ip(server.bind):
+                if server.bind and not is_ip(server.bind):
                     self.problem(entry, f"{entry.at}.bind", "Unsupported",
                                  "only IP addresses can be bound; server skipped",
                                  Severity.WARNING)

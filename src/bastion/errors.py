@@ -3,10 +3,10 @@ for the boundary: what the CLI reports when it cannot do what was asked.
 
     BastionError
     ├── InputError        the user's input cannot be read (malformed YAML, missing file)
-    ├── AdmissionError    an object was refused by admission (carries the one-line reason)
-    ├── NotFoundError     a named object or kind does not exist
-    ├── ConflictError     create of an object that exists
     └── ServerUnavailable the control plane's local API cannot be reached
+
+Refusals by admission, missing objects and conflicts travel as answers of the local API (one
+line each), not as exceptions.
 """
 
 
@@ -15,18 +15,6 @@ class BastionError(Exception):
 
 
 class InputError(BastionError):
-    pass
-
-
-class AdmissionError(BastionError):
-    pass
-
-
-class NotFoundError(BastionError):
-    pass
-
-
-class ConflictError(BastionError):
     pass
 
 

@@ -41,8 +41,3 @@ class Memo:
         """A translation finished: keep what it used, forget the rest."""
         self._previous, self._current = self._current, {}
         self.hits = self.misses = 0
-
-
-def no_memo() -> Memo:
-    """A memo for one-off translations (goldens, `bastion translate`)."""
-    return Memo()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,14 +19,21 @@ def _require_tools() -> None:
             pytest.fail(f"{tool} is required for end-to-end tests (.ci/run installs it)")
 
 
-@pytest.fixture
-def bastion(tmp_path: Path) -> Iterator[Bastion]:
-    instance = Bastion(tmp_path)
-    instance.start()
+def _running(instance: Bastion | Backend) -> Iterator[Any]:
     try:
         yield instance
     finally:
         instance.stop()
+
+
+def _started(bastion: Bastion) -> Bastion:
+    bastion.start()
+    return bastion
+
+
+@pytest.fixture
+def bastion(tmp_path: Path) -> Iterator[Bastion]:
+    yield from _running(_started(Bastion(tmp_path)))
 
 
 @pytest.fixture
@@ -33,27 +41,14 @@ def patient_bastion(tmp_path: Path) -> Iterator[Bastion]:
     """For tests that delete and re-create a credential while other tests load both cores: the
     CLI's `create` can then land more than the default 1 s grace after its `delete`. A longer
     grace keeps these tests about rotation; the grace period itself is tested on its own."""
-    instance = Bastion(tmp_path, serve_args=("--secret-grace", "10"))
-    instance.start()
-    try:
-        yield instance
-    finally:
-        instance.stop()
+    yield from _running(_started(Bastion(tmp_path, serve_args=("--secret-grace", "10"))))
 
 
 @pytest.fixture
 def httpbin(tmp_path: Path) -> Iterator[Backend]:
-    backend = Backend("httpbin", tmp_path)
-    try:
-        yield backend
-    finally:
-        backend.stop()
+    yield from _running(Backend("httpbin", tmp_path))
 
 
 @pytest.fixture
 def helloworld(tmp_path: Path) -> Iterator[Backend]:
-    backend = Backend("helloworld", tmp_path)
-    try:
-        yield backend
-    finally:
-        backend.stop()
+    yield from _running(Backend("helloworld", tmp_path))

@@ -56,10 +56,6 @@ def credential_name(value: str) -> str:
     return value
 
 
-def _values(secret: core.Secret) -> dict[str, bytes]:
-    return secret.values()
-
-
 def _refuse_reserved(secret: core.Secret, values: dict[str, bytes]) -> None:
     name = secret.metadata.name
     if name.startswith(("istio", "prometheus")):
@@ -189,7 +185,7 @@ def tls_credential(lookup: SecretLookup, name: str) -> TlsCredential:
     secret = lookup.get(name)
     if secret is None:
         raise CredentialError(f"secret {lookup.namespace}/{name} not found")
-    values = _values(secret)
+    values = secret.values()
     _refuse_reserved(secret, values)
     chain, key, used = _pick_pair(secret, values)
     try:
@@ -215,7 +211,7 @@ def ca_credential(lookup: SecretLookup, name: str) -> CaCredential:
     if not candidates:
         raise CredentialError(f"secret {lookup.namespace}/{name} not found")
     for secret in candidates:
-        values = _values(secret)
+        values = secret.values()
         _refuse_reserved(secret, values)
         for ca_key, crl_key in (("cacert", "crl"), ("ca.crt", "ca.crl")):
             if values.get(ca_key):

@@ -102,6 +102,7 @@ def measure(n: int, changes: int) -> dict[str, Any]:
             "hosts": n,
             "apply_to_ack_s": round(apply_to_ack, 2),
             "control_plane_rss_mb": round(rss_mb(cp_pid), 1),
+            "control_plane_peak_rss_mb": round(rss_mb(cp_pid, "VmHWM"), 1),
             "control_plane_cpu_s": round(cpu_seconds(cp_pid) - cpu_before, 2),
             "envoy_rss_mb": round(rss_mb(envoy_pid), 1) if envoy_pid else None,
             "pushed": pushed(bastion),

@@ -9,19 +9,19 @@ publishes nothing: the last good configuration stays in force.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
-
 from bastion.api import admission, kinds
 from bastion.api.admission import Admitted, Refused, StoreKey
 from bastion.diag import Diagnostic, ObjectRef, Severity
 from bastion.ir.model import CaCredential, GatewayConfig, TlsCredential
 from bastion.memo import Memo
+from bastion.memory import release_free_memory
 from bastion.store import ApplyOutcome, Store, StoredObject
 from bastion.translate.istio import (
     IrResult,
@@ -71,7 +71,7 @@ class Runtime:
         self.connections: list[Connection] = []
         self.translate_error: str = ""
         self.last_build_ms: float = 0.0
-        self._models: dict[StoreKey, tuple[int, BaseModel | None]] = {}
+        self._models: dict[StoreKey, tuple[int, Any]] = {}
         self._dirty = asyncio.Event()
         self._progress = asyncio.Condition()
         self._secret_summaries: dict[str, str] = {}
@@ -101,7 +101,7 @@ class Runtime:
             self._dirty.clear()
             self.rebuild()
 
-    def _model(self, obj: StoredObject) -> BaseModel | None:
+    def _model(self, obj: StoredObject) -> Any:
         cached = self._models.get(obj.key)
         if cached is not None and cached[0] == obj.revision:
             return cached[1]
@@ -142,10 +142,10 @@ class Runtime:
         model = verdict.model
         if model is not None:
             meta = stored.body.get("metadata", {})
-            metadata = model.metadata.model_copy(update={  # type: ignore[attr-defined]
-                "resource_version": meta.get("resourceVersion"), "uid": meta.get("uid"),
-                "creation_timestamp": meta.get("creationTimestamp")})
-            model = model.model_copy(update={"metadata": metadata})
+            metadata = dataclasses.replace(
+                model.metadata, resource_version=meta.get("resourceVersion"),
+                uid=meta.get("uid"), creation_timestamp=meta.get("creationTimestamp"))
+            model = dataclasses.replace(model, metadata=metadata)
         self._models[verdict.key] = (stored.revision, model)
 
     def rebuild(self) -> None:
@@ -191,6 +191,7 @@ class Runtime:
             # full garbage collection walks them all and a later small change waits for it.
             # They are freed by reference counting when replaced (they hold no cycles).
             gc.freeze()
+            release_free_memory()
 
     def _rebuild_secrets(self, keys: set[StoreKey], started: float) -> bool:
         """Only Secrets changed: refresh the credentials they feed and push only those. Returns

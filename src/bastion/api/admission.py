@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from bastion.api import core, istio, validation
+from bastion.api.base import validate
 from bastion.api.kinds import (
     ISTIO_NETWORKING,
     KindInfo,
@@ -24,7 +25,7 @@ from bastion.api.kinds import (
 )
 from bastion.diag import Diagnostic, ObjectRef, Severity, one_line
 
-MODELS: dict[tuple[str, str], type[BaseModel]] = {
+MODELS: dict[tuple[str, str], type[Any]] = {
     (ISTIO_NETWORKING, "Gateway"): istio.Gateway,
     (ISTIO_NETWORKING, "VirtualService"): istio.VirtualService,
     (ISTIO_NETWORKING, "ServiceEntry"): istio.ServiceEntry,
@@ -60,7 +61,7 @@ class Admitted:
     key: StoreKey
     info: KindInfo
     body: dict[str, Any]  # normalised: namespace set, Secret stringData folded into data
-    model: BaseModel | None  # typed view for kinds bastion acts on
+    model: Any  # typed view for kinds bastion acts on, None for the others
     warnings: tuple[Diagnostic, ...] = ()
 
 
@@ -89,9 +90,9 @@ def _path(loc: tuple[int | str, ...]) -> str:
 
 def _message(error: dict[str, Any]) -> str:
     kind = error["type"]
-    if kind == "missing":
+    if kind in ("missing", "missing_keyword_only_argument", "missing_argument"):
         return "required"
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
         return "unknown field"
     if kind == "too_short":
         return "at least one value is required"
@@ -170,7 +171,7 @@ def admit(raw: Any, default_namespace: str = "default") -> Admitted | Refused:
     if model_type is None:
         return Admitted(StoreKey(group, kind, namespace, name), info, body, None)
     try:
-        model = model_type.model_validate(body)
+        model = validate(model_type, body)
     except ValidationError as exc:
         return Refused(ref, tuple(pydantic_problems(ref, exc)))
     problems = [Diagnostic(ref, f, "Invalid", m) for f, m in _semantic(model)]
@@ -184,7 +185,7 @@ def admit(raw: Any, default_namespace: str = "default") -> Admitted | Refused:
     return Admitted(StoreKey(group, kind, namespace, name), info, body, model, warnings)
 
 
-def _semantic(model: BaseModel) -> Iterator[tuple[str, str]]:
+def _semantic(model: object) -> Iterator[tuple[str, str]]:
     check = SEMANTIC_CHECKS.get(type(model))
     if check is not None:
         yield from check(model)  # type: ignore[operator]
@@ -205,7 +206,7 @@ def _normalise_secret(
     body = {k: v for k, v in body.items() if k != "stringData"}
     body["data"] = data
     body.setdefault("type", secret.type)
-    return body, core.Secret.model_validate(body), problems
+    return body, validate(core.Secret, body), problems
 
 
 def secret_use_warnings(secret: core.Secret) -> list[str]:

@@ -8,17 +8,19 @@ import ipaddress
 
 from pydantic import Field, field_validator
 
-from bastion.api.base import Lenient, ObjectMeta
+from bastion.api.base import ObjectMeta, lenient
 
 TLS_SECRET_TYPE = "kubernetes.io/tls"
 
 
-class CoreObject(Lenient):
+@lenient
+class CoreObject:
     api_version: str
     kind: str
     metadata: ObjectMeta
 
 
+@lenient
 class Secret(CoreObject):
     type: str = "Opaque"
     data: dict[str, str] = Field(default_factory=dict)
@@ -42,7 +44,8 @@ class Secret(CoreObject):
         return decoded
 
 
-class ServicePort(Lenient):
+@lenient
+class ServicePort:
     name: str | None = None
     port: int = Field(ge=1, le=65535)
     target_port: int | str | None = None
@@ -50,13 +53,15 @@ class ServicePort(Lenient):
     app_protocol: str | None = None
 
 
-class ServiceSpec(Lenient):
+@lenient
+class ServiceSpec:
     ports: list[ServicePort] = Field(default_factory=list)
     selector: dict[str, str] | None = None
     type: str = "ClusterIP"
     external_name: str | None = None
 
 
+@lenient
 class Service(CoreObject):
     spec: ServiceSpec = Field(default_factory=ServiceSpec)
 
@@ -69,7 +74,8 @@ def _ip(value: str) -> str:
     return value
 
 
-class EndpointAddress(Lenient):
+@lenient
+class EndpointAddress:
     ip: str
     hostname: str | None = None
 
@@ -79,30 +85,35 @@ class EndpointAddress(Lenient):
         return _ip(value)
 
 
-class EndpointPort(Lenient):
+@lenient
+class EndpointPort:
     name: str | None = None
     port: int = Field(ge=1, le=65535)
     protocol: str = "TCP"
     app_protocol: str | None = None
 
 
-class EndpointSubset(Lenient):
+@lenient
+class EndpointSubset:
     addresses: list[EndpointAddress] = Field(default_factory=list)
     not_ready_addresses: list[EndpointAddress] = Field(default_factory=list)
     ports: list[EndpointPort] = Field(default_factory=list)
 
 
+@lenient
 class Endpoints(CoreObject):
     subsets: list[EndpointSubset] = Field(default_factory=list)
 
 
-class EndpointConditions(Lenient):
+@lenient
+class EndpointConditions:
     ready: bool | None = None
     serving: bool | None = None
     terminating: bool | None = None
 
 
-class SliceEndpoint(Lenient):
+@lenient
+class SliceEndpoint:
     addresses: list[str] = Field(min_length=1)
     conditions: EndpointConditions = Field(default_factory=EndpointConditions)
 
@@ -112,13 +123,15 @@ class SliceEndpoint(Lenient):
         return [_ip(v) for v in values]
 
 
-class SlicePort(Lenient):
+@lenient
+class SlicePort:
     name: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
     protocol: str = "TCP"
     app_protocol: str | None = None
 
 
+@lenient
 class EndpointSlice(CoreObject):
     address_type: str = "IPv4"
     endpoints: list[SliceEndpoint] = Field(default_factory=list)

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from bastion.api.base import ObjectMeta, Strict
+from bastion.api.base import ObjectMeta, strict
 
 
 class TLSMode(StrEnum):
@@ -29,14 +29,16 @@ class TLSProtocol(StrEnum):
     TLSV1_3 = "TLSV1_3"
 
 
-class Port(Strict):
+@strict
+class Port:
     number: int = Field(ge=0, le=65535)
     protocol: str
     name: str
     target_port: int | None = None
 
 
-class ServerTLSSettings(Strict):
+@strict
+class ServerTLSSettings:
     https_redirect: bool = False
     mode: TLSMode = TLSMode.PASSTHROUGH
     server_certificate: str | None = None
@@ -57,7 +59,8 @@ class ServerTLSSettings(Strict):
     insecure_skip_verify: bool | None = None
 
 
-class Server(Strict):
+@strict
+class Server:
     port: Port
     bind: str | None = None
     hosts: list[str] = Field(min_length=1)
@@ -66,12 +69,14 @@ class Server(Strict):
     default_endpoint: str | None = None
 
 
-class GatewaySpec(Strict):
+@strict
+class GatewaySpec:
     servers: list[Server] = Field(min_length=1)
     selector: dict[str, str] = Field(default_factory=dict)
 
 
-class StringMatch(Strict):
+@strict
+class StringMatch:
     exact: str | None = None
     prefix: str | None = None
     regex: str | None = None
@@ -84,7 +89,8 @@ class StringMatch(Strict):
         return self
 
 
-class HTTPMatchRequest(Strict):
+@strict
+class HTTPMatchRequest:
     name: str | None = None
     uri: StringMatch | None = None
     scheme: StringMatch | None = None
@@ -101,34 +107,40 @@ class HTTPMatchRequest(Strict):
     stat_prefix: str | None = None
 
 
-class PortSelector(Strict):
+@strict
+class PortSelector:
     number: int = Field(ge=1, le=65535)
 
 
-class Destination(Strict):
+@strict
+class Destination:
     host: str = Field(min_length=1)
     subset: str | None = None
     port: PortSelector | None = None
 
 
-class HeaderOperations(Strict):
+@strict
+class HeaderOperations:
     set: dict[str, str] = Field(default_factory=dict)
     add: dict[str, str] = Field(default_factory=dict)
     remove: list[str] = Field(default_factory=list)
 
 
-class Headers(Strict):
+@strict
+class Headers:
     request: HeaderOperations | None = None
     response: HeaderOperations | None = None
 
 
-class HTTPRouteDestination(Strict):
+@strict
+class HTTPRouteDestination:
     destination: Destination
     weight: int | None = Field(default=None, ge=0)
     headers: Headers | None = None
 
 
-class HTTPRedirect(Strict):
+@strict
+class HTTPRedirect:
     uri: str | None = None
     authority: str | None = None
     port: int | None = None
@@ -137,13 +149,15 @@ class HTTPRedirect(Strict):
     redirect_code: int | None = None
 
 
-class HTTPRewrite(Strict):
+@strict
+class HTTPRewrite:
     uri: str | None = None
     authority: str | None = None
     uri_regex_rewrite: dict[str, str] | None = None
 
 
-class HTTPRetry(Strict):
+@strict
+class HTTPRetry:
     attempts: int = Field(default=0, ge=0)
     per_try_timeout: str | None = None
     retry_on: str | None = None
@@ -152,17 +166,20 @@ class HTTPRetry(Strict):
     backoff: str | None = None
 
 
-class HTTPBody(Strict):
+@strict
+class HTTPBody:
     string: str | None = None
     bytes: str | None = None
 
 
-class HTTPDirectResponse(Strict):
+@strict
+class HTTPDirectResponse:
     status: int = Field(ge=200, le=599)
     body: HTTPBody | None = None
 
 
-class HTTPRoute(Strict):
+@strict
+class HTTPRoute:
     name: str | None = None
     match: list[HTTPMatchRequest] = Field(default_factory=list)
     route: list[HTTPRouteDestination] = Field(default_factory=list)
@@ -189,7 +206,8 @@ class HTTPRoute(Strict):
         return self
 
 
-class VirtualServiceSpec(Strict):
+@strict
+class VirtualServiceSpec:
     hosts: list[str] = Field(min_length=1)
     gateways: list[str] = Field(default_factory=list)
     http: list[HTTPRoute] = Field(default_factory=list)
@@ -198,14 +216,16 @@ class VirtualServiceSpec(Strict):
     export_to: list[str] = Field(default_factory=list)
 
 
-class ServicePort(Strict):
+@strict
+class ServicePort:
     number: int = Field(ge=1, le=65535)
     protocol: str | None = None
     name: str | None = None
     target_port: int | None = None
 
 
-class WorkloadEntry(Strict):
+@strict
+class WorkloadEntry:
     address: str | None = None
     ports: dict[str, int] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
@@ -215,7 +235,8 @@ class WorkloadEntry(Strict):
     service_account: str | None = None
 
 
-class ServiceEntrySpec(Strict):
+@strict
+class ServiceEntrySpec:
     hosts: list[str] = Field(min_length=1)
     addresses: list[str] = Field(default_factory=list)
     ports: list[ServicePort] = Field(default_factory=list)
@@ -227,20 +248,24 @@ class ServiceEntrySpec(Strict):
     subject_alt_names: list[str] = Field(default_factory=list)
 
 
-class IstioObject(Strict):
+@strict
+class IstioObject:
     api_version: str
     kind: str
     metadata: ObjectMeta
     status: dict[str, Any] | None = None
 
 
+@strict
 class Gateway(IstioObject):
     spec: GatewaySpec
 
 
+@strict
 class VirtualService(IstioObject):
     spec: VirtualServiceSpec
 
 
+@strict
 class ServiceEntry(IstioObject):
     spec: ServiceEntrySpec

@@ -13,6 +13,7 @@ from typing import Any
 
 import re2
 
+from bastion.api.base import dump
 from bastion.api.istio import (
     Gateway,
     HTTPMatchRequest,
@@ -193,7 +194,7 @@ def _headers_problems(at: str, headers: Any) -> Iterator[Problem]:
 
 
 def virtual_service_problems(vs: VirtualService) -> Iterator[Problem]:
-    yield from _control_characters(vs.spec.model_dump(by_alias=True, exclude_none=True), "spec")
+    yield from _control_characters(dump(vs.spec, by_alias=True, exclude_none=True), "spec")
     for i, host in enumerate(vs.spec.hosts):
         reason = check_host(host, allow_namespace=False)
         if reason:

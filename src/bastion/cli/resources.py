@@ -84,13 +84,14 @@ def _read_file(path: str) -> bytes:
 
 def _create_secret(state: State, name: str, secret_type: str, data: dict[str, bytes]) -> None:
     from bastion.api import admission, core
+    from bastion.api.base import validate
 
     body = {
         "apiVersion": "v1", "kind": "Secret", "type": secret_type,
         "metadata": {"name": name, "namespace": state.ns},
         "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
     }
-    for message in admission.secret_use_warnings(core.Secret.model_validate(body)):
+    for message in admission.secret_use_warnings(validate(core.Secret, body)):
         warn(message)
     _report(state.call({"op": "apply", "objects": [body], "namespace": state.ns,
                         "createOnly": True}))

@@ -10,11 +10,14 @@ from collections.abc import AsyncIterator
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
+from bastion.memory import release_free_memory
 from bastion.runtime import Runtime
 from bastion.xds.protocol import ProtocolError
 
 log = logging.getLogger("bastion.ads")
 END = object()
+# After a push this large, the serialised responses just freed are handed back to the system.
+LARGE_PUSH_BYTES = 4 << 20
 
 
 class AggregatedDiscovery(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
@@ -33,6 +36,7 @@ class AggregatedDiscovery(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
                 item = await conn.queue.get()
                 if item is END:
                     break
+                sent_before = conn.session.bytes_sent()
                 try:
                     if isinstance(item, discovery_pb2.DiscoveryRequest):
                         responses = conn.session.on_request(item)
@@ -46,8 +50,11 @@ class AggregatedDiscovery(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
                     logging.getLogger("bastion").info(
                         "gateway %s connected", conn.session.node_id)
                 self.runtime.record_events(conn, conn.session.drain_events())
-                for response in responses:
-                    yield response
+                large = conn.session.bytes_sent() - sent_before > LARGE_PUSH_BYTES
+                while responses:  # popped, so nothing here still holds a sent response
+                    yield responses.pop(0)
+                if large:
+                    release_free_memory()
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -220,6 +220,9 @@ class Session:
                                  state.nonce))
         return response
 
+    def bytes_sent(self) -> int:
+        return sum(state.bytes_sent for state in self.types.values())
+
     def _check_sync(self) -> None:
         if self.snapshot is not None and self.in_sync():
             self.synced_generation = self.snapshot.generation

@@ -5,13 +5,14 @@ import base64
 import pytest
 
 from bastion.api import core
+from bastion.api.base import validate
 from bastion.translate.istio import credentials
 from bastion.translate.istio.credentials import CredentialError, SecretLookup
 from tests import certs
 
 
 def secret(name: str, namespace: str = "istio-system", **values: bytes) -> core.Secret:
-    return core.Secret.model_validate({
+    return validate(core.Secret, {
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": name, "namespace": namespace},
         "data": {k.replace("_", "."): base64.b64encode(v).decode() for k, v in values.items()}})

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel
-
 from bastion.api import core, istio
 
 
@@ -46,7 +44,7 @@ class Resources:
     endpoint_slices: dict[tuple[str, str], core.EndpointSlice] = field(default_factory=dict)
 
     @classmethod
-    def from_models(cls, models: Iterable[BaseModel]) -> Resources:
+    def from_models(cls, models: Iterable[object]) -> Resources:
         out = cls()
         slots = {
             istio.Gateway: out.gateways,

@@ -1,5 +1,5 @@
 """Data plane, side by side: the same TLS-terminating job for bastion's generated Envoy config,
-a hand-tuned static Envoy (same binary), nginx and HAProxy.
+a hand-tuned static Envoy (same binary, the same statistics kept), nginx and HAProxy.
 
     .venv/bin/python -m bench.dataplane [--seconds 10] [--out bench/results/dataplane.json]
 
@@ -33,6 +33,7 @@ from tests import certs
 from tests.e2e.harness import Bastion, free_port, wait_port
 
 from bastion.server.envoy import envoy_binary
+from bastion.translate.xds.bootstrap import stats_config
 from bench.common import machine, percentile, write_report
 
 PROXY_CORE, LOAD_CORE = "0", "1"
@@ -173,6 +174,9 @@ class StaticEnvoy(Contender):
                 "trusted_ca": {"filename": str(self.material.root)}}
         config = {
             "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+            # The same statistics as bastion's gateway keeps (Istio's default list), so that the
+            # two differ only in what each does per request.
+            "stats_config": stats_config(),
             "static_resources": {
                 "listeners": [{
                     "name": "tls",

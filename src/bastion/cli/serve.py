@@ -49,12 +49,16 @@ def _labels(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
                    "without a gap).")
 @click.option("--log-level", default="INFO", show_default=True)
 @click.option("--envoy-log-level", default="info", show_default=True)
+@click.option("--envoy-stats-prefix", "stats_prefixes", multiple=True, metavar="PREFIX",
+              help="Also keep Envoy statistics whose names start with PREFIX (repeatable; '' "
+                   "keeps all). By default Envoy keeps Istio's list: server, cluster_manager, "
+                   "listener_manager and the control-plane cluster.")
 @pass_state
 def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
                   gateway_namespace: str, labels: tuple[str, ...], gateway_name: str,
                   no_envoy: bool, concurrency: int | None, debounce: float, secret_grace: float,
-                  log_level: str,
-                  envoy_log_level: str) -> None:
+                  log_level: str, envoy_log_level: str,
+                  stats_prefixes: tuple[str, ...]) -> None:
     """Run the control plane, its local API, its ADS server and the Envoy gateway."""
     # Imported here so that every other command starts without loading gRPC and the protos.
     from bastion.server.app import ServeConfig, serve
@@ -66,5 +70,5 @@ def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
         options=Options(bind_address=bind_address, port_map=_port_map(port_map)),
         gateway_name=gateway_name, run_envoy=not no_envoy, concurrency=concurrency,
         envoy_log_level=envoy_log_level, debounce_s=debounce, secret_grace_s=secret_grace,
-        log_level=log_level.upper())
+        log_level=log_level.upper(), envoy_stats_prefixes=stats_prefixes)
     asyncio.run(serve(config))

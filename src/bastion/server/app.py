@@ -39,6 +39,7 @@ class ServeConfig:
     debounce_s: float = 0.02
     secret_grace_s: float = 1.0
     log_level: str = "INFO"
+    envoy_stats_prefixes: tuple[str, ...] = ()
 
 
 def prepare_state_dir(path: Path) -> None:
@@ -89,7 +90,7 @@ async def serve(config: ServeConfig) -> None:
             node_id=f"router~{config.gateway_name}.{config.workload.namespace}~"
                     f"{socket.gethostname()}",
             cluster=config.gateway_name, namespace=config.workload.namespace, labels=labels,
-            xds_socket=str(xds_path))
+            xds_socket=str(xds_path), stats_prefixes=config.envoy_stats_prefixes)
         supervisor = EnvoySupervisor(state, bootstrap, concurrency=config.concurrency,
                                      log_level=config.envoy_log_level)
     api = await serve_api(state / "api.sock", Handlers(runtime, supervisor))

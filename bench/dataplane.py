@@ -400,6 +400,18 @@ def markdown(results: dict[str, dict[str, dict[str, Any]]], seconds: int, repeat
                          f"{r['errors'] if r['errors'] is not None else '-'} |")
     lines.append(f"\nMedian of {repeat} interleaved runs of {seconds} s per cell; ratio = "
                  "contender req/s / bastion req/s.")
+    lines += ["", "| workload | bastion / envoy-static (medians) | median of the paired runs' ratios "
+              "| paired ratios |", "| --- | --- | --- | --- |"]
+    for workload, by_name in results.items():
+        ours, theirs = by_name.get("bastion"), by_name.get("envoy-static")
+        if not ours or not theirs or not theirs["rps"]:
+            continue
+        # Runs with the same index ran back to back, so their ratio cancels slow drift.
+        paired = sorted(a / b for a, b in zip(ours["runs_rps"], theirs["runs_rps"], strict=True)
+                        if b)
+        lines.append(f"| {workload} | {ours['rps'] / theirs['rps']:.3f} | "
+                     f"{paired[len(paired) // 2]:.3f} | "
+                     f"{', '.join(f'{r:.3f}' for r in paired)} |")
     return "\n".join(lines)
 
 
@@ -407,7 +419,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--repeat", type=int, default=3,
+    parser.add_argument("--repeat", type=int, default=5,
                         help="runs per cell, interleaved across contenders; the median is kept")
     parser.add_argument("--workloads", nargs="+", default=WORKLOADS, choices=WORKLOADS)
     parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS),

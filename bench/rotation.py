@@ -11,10 +11,6 @@ max per method. A benchmark: it asserts nothing.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,14 +21,11 @@ from tests import certs
 from tests.e2e.harness import Bastion, handshake_serial
 from tests.manifests import HTTPBIN_GATEWAY, tls_secret_json
 
+from bench.common import machine, write_report
+from bench.common import summarize as common_summary
+
 HOST = "httpbin.example.com"
 GATEWAY = HTTPBIN_GATEWAY
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def first_new_handshake(port: int, bundle: Path, serial: int, limit_s: float = 10.0) -> float:
@@ -57,14 +50,7 @@ def secret_json(pair: certs.Pair) -> str:
 
 
 def summarize(samples_ms: list[float]) -> dict[str, float]:
-    return {
-        "count": len(samples_ms),
-        "median_ms": round(statistics.median(samples_ms), 1),
-        "p90_ms": round(percentile(samples_ms, 0.90), 1),
-        "p99_ms": round(percentile(samples_ms, 0.99), 1),
-        "max_ms": round(max(samples_ms), 1),
-        "min_ms": round(min(samples_ms), 1),
-    }
+    return {**common_summary(samples_ms), "min_ms": round(min(samples_ms), 1)}
 
 
 def run(rotations: int) -> dict[str, object]:
@@ -99,8 +85,7 @@ def run(rotations: int) -> dict[str, object]:
         return {
             "benchmark": "rotation",
             "what": "end of the CLI write to the first handshake presenting the new serial",
-            "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": machine(),
             "hosts": 1,
             "results": {k: summarize(v) for k, v in results.items()},
             "samples_ms": {k: [round(x, 2) for x in v] for k, v in results.items()},
@@ -116,8 +101,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/rotation.json"))
     args = parser.parse_args()
     report = run(args.rotations)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.out, report)
     for method, stats in report["results"].items():  # type: ignore[union-attr]
         print(f"{method:>20}: median {stats['median_ms']} ms, p90 {stats['p90_ms']} ms, "
               f"p99 {stats['p99_ms']} ms, max {stats['max_ms']} ms over {stats['count']}")

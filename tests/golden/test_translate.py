@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bastion.api.admission import Admitted, admit
+from bastion.api.admission import admit_all
 from bastion.translate.istio import Options, Resources, Workload, to_ir
 from bastion.translate.xds import to_xds
 from bastion.xds.snapshot import build_snapshot, consistency_problems
@@ -56,14 +56,7 @@ def _objects(case: dict[str, Any]) -> list[Any]:
 
 def render(case: dict[str, Any]) -> str:
     options = case.get("options", {})
-    models, refused = [], []
-    for obj in _objects(case):
-        verdict = admit(obj)
-        if isinstance(verdict, Admitted):
-            if verdict.model is not None:
-                models.append(verdict.model)
-        else:
-            refused.append(verdict.message)
+    models, refused = admit_all(_objects(case))
     workload = Workload(namespace=options.get("gatewayNamespace", "istio-system"))
     port_map = tuple(sorted((int(k), int(v)) for k, v in options.get("portMap", {}).items()))
     result = to_ir(Resources.from_models(models), workload,

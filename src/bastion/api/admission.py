@@ -8,7 +8,7 @@ it offline.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,6 +183,19 @@ def admit(raw: Any, default_namespace: str = "default") -> Admitted | Refused:
         return Refused(ref, errors)
     warnings = tuple(p for p in problems if p.severity != Severity.ERROR)
     return Admitted(StoreKey(group, kind, namespace, name), info, body, model, warnings)
+
+
+def admit_all(objects: Iterable[Any]) -> tuple[list[Any], list[str]]:
+    """Offline admission of a whole manifest: the models of the kinds bastion acts on, and one
+    line for every object refused."""
+    models, refused = [], []
+    for obj in objects:
+        verdict = admit(obj)
+        if isinstance(verdict, Refused):
+            refused.append(verdict.message)
+        elif verdict.model is not None:
+            models.append(verdict.model)
+    return models, refused
 
 
 def _semantic(model: object) -> Iterator[tuple[str, str]]:

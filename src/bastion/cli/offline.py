@@ -17,7 +17,7 @@ from bastion.errors import InputError
 
 def _run(files: tuple[str, ...], gateway_namespace: str, labels: tuple[str, ...],
          port_map: tuple[str, ...]) -> tuple[list[str], Any]:
-    from bastion.api.admission import Admitted, admit
+    from bastion.api.admission import admit_all
     from bastion.cli.serve import _labels, _port_map
     from bastion.translate.istio import Options, Resources, Workload, to_ir
 
@@ -27,14 +27,7 @@ def _run(files: tuple[str, ...], gateway_namespace: str, labels: tuple[str, ...]
         objects = load_manifests(files)
     except InputError as exc:
         fail(str(exc))
-    refused, models = [], []
-    for obj in objects:
-        verdict = admit(obj)
-        if isinstance(verdict, Admitted):
-            if verdict.model is not None:
-                models.append(verdict.model)
-        else:
-            refused.append(verdict.message)
+    models, refused = admit_all(objects)
     workload = Workload(labels=_labels(labels) or Workload().labels, namespace=gateway_namespace)
     result = to_ir(Resources.from_models(models), workload,
                    Options(port_map=_port_map(port_map)))

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bastion.api import admission, kinds
+from bastion.api import admission, core, kinds
 from bastion.api.admission import Admitted, Refused, StoreKey
 from bastion.diag import Diagnostic, ObjectRef, Severity
 from bastion.ir.model import CaCredential, GatewayConfig, TlsCredential
@@ -32,17 +32,27 @@ from bastion.translate.istio import (
     refresh_routes,
     to_ir,
 )
-from bastion.translate.istio.credentials import CA_SUFFIX
+from bastion.translate.istio.credentials import CA_SUFFIX, CredentialError, check_pair
 from bastion.translate.xds import naming, to_xds
 from bastion.translate.xds.cluster import build_cluster, build_load_assignment
 from bastion.translate.xds.resources import CLUSTER, ENDPOINT, ROUTE, SECRET, SHORT_NAMES
 from bastion.translate.xds.route import build_route_configuration
 from bastion.translate.xds.secret import build_ca_secret, build_tls_secret
 from bastion.xds.protocol import Event, Session
-from bastion.xds.snapshot import Snapshot, build_snapshot, consistency_problems
+from bastion.xds.snapshot import (
+    Lingering,
+    Snapshot,
+    build_snapshot,
+    consistency_problems,
+    linger,
+)
 
 log = logging.getLogger("bastion")
 LARGE_BUILD_S = 0.2
+# Long enough for the task's `delete secret` and `create secret` typed by a person or run by a
+# script on a loaded machine (measured up to 1.5 s for the pair); short enough that a deleted
+# credential does not stay in force for long (Istio keeps one forever).
+DEFAULT_SECRET_GRACE_S = 10.0
 
 
 @dataclass
@@ -59,14 +69,33 @@ class RuntimeConfig:
     options: Options = field(default_factory=Options)
     debounce_s: float = 0.02
     # A deleted Secret stays in force this long, so delete-then-create rotates without a gap.
-    secret_grace_s: float = 1.0
+    secret_grace_s: float = DEFAULT_SECRET_GRACE_S
+    # How long Envoy drains the connections of a removed filter chain: the clusters they may
+    # still route to stay that long.
+    drain_s: float = 45.0
+
+
+def key_pair_problem(secret: core.Secret) -> str | None:
+    """Why a TLS Secret's certificate and key cannot be used together, or None."""
+    values = secret.values()
+    try:
+        check_pair(values.get("tls.crt", b""), values.get("tls.key", b""))
+    except CredentialError as exc:
+        return str(exc)
+    return None
+
+
+def withdrawal_notice(remaining_s: float) -> str:
+    return f"deleted, withdrawn in {max(remaining_s, 0.0):.0f} s"
 
 
 class Runtime:
     def __init__(self, store: Store, config: RuntimeConfig) -> None:
         self.store = store
         self.config = config
-        self.snapshot: Snapshot | None = None
+        self.snapshot: Snapshot | None = None  # what gateways are sent
+        self._base: Snapshot | None = None  # the configuration proper, without what lingers
+        self._lingering: dict[str, Lingering] = {}
         self.diagnostics: tuple[Diagnostic, ...] = ()
         self.connections: list[Connection] = []
         self.translate_error: str = ""
@@ -116,11 +145,30 @@ class Runtime:
             return None
         return entry[1]
 
-    def _grace_over(self, key: StoreKey) -> None:
+    def _grace_over(self, key: StoreKey, deadline: float) -> None:
         """A deleted Secret's grace period ended: translate again without it, unless it was
-        created again meanwhile (then nothing changes)."""
+        created again meanwhile (then nothing changes) or deleted again since (then its own,
+        later grace period counts)."""
+        entry = self._deleted_secrets.get(key)
+        if entry is not None and entry[0] != deadline:
+            return
         if self.store.get(key) is None:
+            log.info("%s: deleted %g s ago and not created again; withdrawn from the gateway",
+                     key.ref, self.config.secret_grace_s)
             self.mark_dirty({key})
+
+    def deleted_secrets(self) -> dict[str, str]:
+        """Deleted Secrets still in force, as `namespace/name` -> "deleted, withdrawn in N s"."""
+        now = time.monotonic()
+        return dict(sorted(
+            (f"{key.namespace}/{key.name}", withdrawal_notice(deadline - now))
+            for key, (deadline, _) in self._deleted_secrets.items()
+            if deadline > now and self.store.get(key) is None))
+
+    def deleted_secret(self, namespace: str, name: str) -> StoredObject | None:
+        """A Secret deleted less than the grace period ago (still in force), if any."""
+        key = StoreKey("", "Secret", namespace, name)
+        return self._tombstone(key) if self.store.get(key) is None else None
 
     def _objects(self) -> list[StoredObject]:
         """The stored objects, plus Secrets deleted less than the grace period ago."""
@@ -196,7 +244,7 @@ class Runtime:
     def _rebuild_secrets(self, keys: set[StoreKey], started: float) -> bool:
         """Only Secrets changed: refresh the credentials they feed and push only those. Returns
         False when a full translation is needed instead."""
-        if self._result is None or self.snapshot is None:
+        if self._result is None or self._base is None:
             return False
         namespace = self.config.workload.namespace
         changed = {k.name for k in keys if k.namespace == namespace}
@@ -221,7 +269,7 @@ class Runtime:
         for ca in result.config.ca_credentials:
             if id(ca) not in before:
                 updates[naming.secret(ca.name)] = build_ca_secret(ca)
-        snapshot = self.snapshot.with_resources(SECRET, updates, self.store.revision)
+        snapshot = self._base.with_resources(SECRET, updates, self.store.revision)
         self._publish(result, snapshot, started)
         return True
 
@@ -229,7 +277,7 @@ class Runtime:
         """Only VirtualServices changed: re-translate the servers of the Gateways they name and
         push their route tables (and any cluster that appeared or went). Returns False when a
         full translation is needed instead."""
-        if self._result is None or self.snapshot is None:
+        if self._result is None or self._base is None:
             return False
         models = [m for m in (self._model(o) for o in self._objects()) if m is not None]
         result = refresh_routes(self._result, Resources.from_models(models),
@@ -251,7 +299,7 @@ class Runtime:
         endpoints = {name: build_load_assignment(b) for b, (name, c) in
                      zip(added, clusters.items(), strict=True)
                      if c.HasField("eds_cluster_config")}
-        snapshot = self.snapshot.with_resources(ROUTE, routes, generation)
+        snapshot = self._base.with_resources(ROUTE, routes, generation)
         snapshot = snapshot.with_resources(CLUSTER, clusters, generation, gone)
         snapshot = snapshot.with_resources(ENDPOINT, endpoints, generation, gone)
         self._publish(result, snapshot, started)
@@ -263,11 +311,36 @@ class Runtime:
         self._log_secret_changes(snapshot, result.config)
         self.diagnostics = result.diagnostics
         self._result = result
-        self.snapshot = snapshot
+        self._send(self._with_lingering(snapshot))
         self.last_build_ms = (time.perf_counter() - started) * 1000
+        log.debug("built revision %d in %.1f ms", snapshot.generation, self.last_build_ms)
+
+    def _with_lingering(self, base: Snapshot) -> Snapshot:
+        held_before = set(self._lingering)
+        published = linger(self._base, base, self._lingering, time.monotonic(),
+                           self.config.drain_s)
+        self._base = base
+        for name in sorted(set(self._lingering) - held_before):
+            log.info("cluster %s is no longer routed to; kept %g s for connections draining",
+                     name, self.config.drain_s)
+        if self._lingering:
+            first = min(h.until for h in self._lingering.values())
+            asyncio.get_event_loop().call_later(max(first - time.monotonic(), 0) + 0.05,
+                                                self._expire_lingering)
+        return published
+
+    def _expire_lingering(self) -> None:
+        if self._base is None or not self._lingering:
+            return
+        before = set(self._lingering)
+        published = self._with_lingering(self._base)
+        if set(self._lingering) != before:
+            self._send(published)
+
+    def _send(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
         for conn in self.connections:
             conn.queue.put_nowait(snapshot)
-        log.debug("built revision %d in %.1f ms", snapshot.generation, self.last_build_ms)
         asyncio.get_event_loop().create_task(self._notify())
 
     def _log_diagnostics(self, diagnostics: tuple[Diagnostic, ...]) -> None:
@@ -365,7 +438,9 @@ class Runtime:
     # -- operations for the local API -------------------------------------------------------
 
     def apply(self, objects: list[Any], namespace: str, create_only: bool = False,
-              dry_run: bool = False) -> list[dict[str, Any]]:
+              dry_run: bool = False, verify_key_pairs: bool = False) -> list[dict[str, Any]]:
+        """With `verify_key_pairs` (kubectl's `create secret tls`), a TLS Secret whose key does
+        not match its certificate is refused instead of stored and reported."""
         results: list[dict[str, Any]] = []
         accepted: list[tuple[int, Admitted]] = []
         for raw in objects:
@@ -374,8 +449,15 @@ class Runtime:
                 log.warning("refused: %s", verdict.message)
                 results.append({"ok": False, "error": verdict.message, "reason": "Invalid"})
                 continue
+            warnings = [str(w) for w in verdict.warnings]
+            if isinstance(verdict.model, core.Secret):
+                warnings += admission.secret_use_warnings(verdict.model)
+                problem = key_pair_problem(verdict.model) if verify_key_pairs else None
+                if problem is not None:
+                    results.append({"ok": False, "reason": "BadKeyPair", "error": problem})
+                    continue
             results.append({"ok": True, "resource": f"{verdict.info.resource}/{verdict.key.name}",
-                            "warnings": [str(w) for w in verdict.warnings]})
+                            "warnings": warnings})
             accepted.append((len(results) - 1, verdict))
         if create_only:
             for index, verdict in accepted:
@@ -434,10 +516,15 @@ class Runtime:
         gone = self.store.delete(keys)
         grace = self.config.secret_grace_s
         for obj in gone:
-            log.info("%s deleted", obj.key.ref)
             if obj.key.kind == "Secret" and obj.key.group == "" and grace > 0:
-                self._deleted_secrets[obj.key] = (time.monotonic() + grace, obj)
-                asyncio.get_event_loop().call_later(grace + 0.01, self._grace_over, obj.key)
+                log.info("%s deleted; %s unless created again", obj.key.ref,
+                         withdrawal_notice(grace).removeprefix("deleted, "))
+                deadline = time.monotonic() + grace
+                self._deleted_secrets[obj.key] = (deadline, obj)
+                asyncio.get_event_loop().call_later(grace + 0.01, self._grace_over, obj.key,
+                                                    deadline)
+            else:
+                log.info("%s deleted", obj.key.ref)
         if gone:
             self.mark_dirty({o.key for o in gone})
         return results
@@ -497,6 +584,7 @@ class Runtime:
             "gateways": gateways,
             "diagnostics": [d.to_dict() for d in self.diagnostics],
             "secrets": dict(sorted(self._secret_summaries.items())),
+            "deletedSecrets": self.deleted_secrets(),
             "lastBuildMs": round(self.last_build_ms, 1),
         }
 

@@ -37,11 +37,10 @@ def bastion(tmp_path: Path) -> Iterator[Bastion]:
 
 
 @pytest.fixture
-def patient_bastion(tmp_path: Path) -> Iterator[Bastion]:
-    """For tests that delete and re-create a credential while other tests load both cores: the
-    CLI's `create` can then land more than the default 1 s grace after its `delete`. A longer
-    grace keeps these tests about rotation; the grace period itself is tested on its own."""
-    yield from _running(_started(Bastion(tmp_path, serve_args=("--secret-grace", "10"))))
+def quick_grace_bastion(tmp_path: Path) -> Iterator[Bastion]:
+    """A gateway whose deleted credentials are withdrawn 2 s after the delete, for tests of
+    what happens after the grace period (the default is 10 s)."""
+    yield from _running(_started(Bastion(tmp_path, serve_args=("--secret-grace", "2"))))
 
 
 @pytest.fixture

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import ssl
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -113,3 +115,50 @@ class KeepAliveLoop(threading.Thread):
         self._stop_event.set()
         self.join(timeout=30)
         return self.tally
+
+
+class H2Load(threading.Thread):
+    """h2load (4 HTTP/2 connections, 4 streams each, 500 requests/s each) in back-to-back runs
+    of `run_seconds` until told to stop, so the load covers the whole test and ends soon after
+    it; every run's counts are added up. One run of a long `run_seconds` keeps the same
+    connections for the whole test."""
+
+    def __init__(self, host: str, port: int, path: str, run_seconds: int = 5,
+                 max_runs: int = 40) -> None:
+        super().__init__(daemon=True)
+        self.host, self.port, self.path = host, port, path
+        self.run_seconds, self.max_runs = run_seconds, max_runs
+        self.counts = {"done": 0, "succeeded": 0, "failed": 0, "errored": 0, "timeout": 0,
+                       "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0}
+        self.reports: list[str] = []
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        for _ in range(self.max_runs):
+            if self._stop_event.is_set():
+                break
+            out = subprocess.run(
+                ["h2load", "-D", str(self.run_seconds), "-c", "4", "-m", "4", "-t", "1",
+                 "--rps", "500", f"--connect-to=127.0.0.1:{self.port}",
+                 f"https://{self.host}:{self.port}{self.path}"],
+                capture_output=True, text=True, timeout=self.run_seconds + 60)
+            report = out.stdout + out.stderr
+            self.reports.append(report)
+            summary = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) "
+                                r"succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", report)
+            codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx",
+                              report)
+            if not summary or not codes:
+                self.counts["errored"] += 1
+                continue
+            for key, value in zip(("done", "succeeded", "failed", "errored", "timeout"),
+                                  map(int, summary.groups()), strict=True):
+                self.counts[key] += value
+            for key, value in zip(("2xx", "3xx", "4xx", "5xx"), map(int, codes.groups()),
+                                  strict=True):
+                self.counts[key] += value
+
+    def finish(self) -> dict[str, int]:
+        self._stop_event.set()
+        self.join(timeout=self.run_seconds + 90)
+        return self.counts

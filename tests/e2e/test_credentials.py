@@ -3,6 +3,7 @@ other host keeps serving, the reason is reported, and the server comes back when
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -50,6 +51,10 @@ def wait_refused(host: str, port: int, cafile: Path, timeout: float = 10.0) -> N
 
 @pytest.fixture
 def two_hosts(bastion: Bastion, tmp_path: Path) -> Path:
+    return serve_two_hosts(bastion, tmp_path)
+
+
+def serve_two_hosts(bastion: Bastion, tmp_path: Path) -> Path:
     a, b = certs.leaf("a.example.com", 1), certs.leaf("b.example.com", 2)
     bastion.cli("apply", "-f", "-", input="\n---\n".join([
         secret("a-credential", tls_crt=a.cert, tls_key=a.key),
@@ -100,22 +105,33 @@ def test_bad_credential_is_contained_and_recovers(bastion: Bastion, two_hosts: P
     assert all(t["nacks"] == 0 for t in bastion.status()["gateways"][0]["types"].values())
 
 
-def test_deleted_credential_stops_after_grace_and_returns(bastion: Bastion,
-                                                          two_hosts: Path) -> None:
-    cafile, port = two_hosts, bastion.secure_port
+def test_deleted_credential_stops_after_grace_and_returns(quick_grace_bastion: Bastion,
+                                                          tmp_path: Path) -> None:
+    bastion = quick_grace_bastion
+    cafile, port = serve_two_hosts(bastion, tmp_path), bastion.secure_port
     loop = HandshakeLoop("a.example.com", port, cafile, max_count=5000, max_seconds=60)
     loop.start()
     deleted_at = time.monotonic()
     bastion.cli("-n", "istio-system", "delete", "secret", "b-credential")
-    # Within the grace period the old certificate is still served ...
+    # Within the grace period the old certificate is still served, and everything that shows
+    # the Secret says when it goes ...
     assert handshake_serial("b.example.com", port, cafile) == 2
+    notice = bastion.status()["deletedSecrets"]["istio-system/b-credential"]
+    assert re.fullmatch(r"deleted, withdrawn in [012] s", notice), notice
+    described = bastion.cli("describe", "secret", "b-credential", "-n", "istio-system").stdout
+    assert re.search(r"Deleted: +deleted, withdrawn in [012] s", described), described
+    assert "deleted, withdrawn in" in bastion.cli("status").stdout
     # ... and after it, the server is no longer programmed.
     wait_refused("b.example.com", port, cafile)
-    assert time.monotonic() - deleted_at >= 0.9
+    assert time.monotonic() - deleted_at >= 1.9
+    assert bastion.status()["deletedSecrets"] == {}
     messages = [d["message"] for d in bastion.status()["diagnostics"]]
     assert any("secret istio-system/b-credential not found" in m for m in messages), messages
     log = (bastion.state_dir / "bastion.log").read_text()
     assert "secret kubernetes://b-credential removed from the gateway" in log
+    assert "Secret istio-system/b-credential deleted; withdrawn in 2 s unless created again" in log
+    assert ("Secret istio-system/b-credential: deleted 2 s ago and not created again; "
+            "withdrawn from the gateway") in log
     b = certs.leaf("b.example.com", 2)
     bastion.cli("apply", "-f", "-", input=secret("b-credential", tls_crt=b.cert, tls_key=b.key))
     bastion.cli("wait", "--timeout", "10s", "-n", "istio-system", "secret", "b-credential")

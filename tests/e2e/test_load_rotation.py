@@ -5,10 +5,7 @@ certificate current at that moment."""
 
 from __future__ import annotations
 
-import re
 import shutil
-import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -16,7 +13,7 @@ import pytest
 
 from tests import certs
 from tests.e2e.harness import Backend, Bastion, handshake_serial
-from tests.e2e.loops import HandshakeLoop, KeepAliveLoop
+from tests.e2e.loops import H2Load, HandshakeLoop, KeepAliveLoop
 from tests.manifests import tls_secret_json as secret
 
 HOST = "hello.example.com"
@@ -50,51 +47,10 @@ spec:
 """
 
 
-class H2Load(threading.Thread):
-    """h2load in back-to-back 5-second runs (4 HTTP/2 clients, 500 requests/s each) until told
-    to stop, so the load covers the whole test and ends soon after it; every run's counts are
-    added up."""
-
-    def __init__(self, port: int, max_runs: int = 40) -> None:
-        super().__init__(daemon=True)
-        self.port, self.max_runs = port, max_runs
-        self.counts = {"done": 0, "succeeded": 0, "failed": 0, "errored": 0, "timeout": 0,
-                       "2xx": 0}
-        self.reports: list[str] = []
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        for _ in range(self.max_runs):
-            if self._stop_event.is_set():
-                break
-            out = subprocess.run(
-                ["h2load", "-D", "5", "-c", "4", "-m", "4", "-t", "1", "--rps", "500",
-                 f"--connect-to=127.0.0.1:{self.port}", f"https://{HOST}:{self.port}/ping"],
-                capture_output=True, text=True, timeout=60)
-            report = out.stdout + out.stderr
-            self.reports.append(report)
-            summary = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) "
-                                r"succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", report)
-            codes = re.search(r"status codes: (\d+) 2xx", report)
-            if not summary or not codes:
-                self.counts["errored"] += 1
-                continue
-            for key, value in zip(("done", "succeeded", "failed", "errored", "timeout"),
-                                  map(int, summary.groups()), strict=True):
-                self.counts[key] += value
-            self.counts["2xx"] += int(codes.group(1))
-
-    def finish(self) -> dict[str, int]:
-        self._stop_event.set()
-        self.join(timeout=90)
-        return self.counts
-
-
-def test_rotation_and_server_churn_under_load(patient_bastion: Bastion, helloworld: Backend,
+def test_rotation_and_server_churn_under_load(bastion: Bastion, helloworld: Backend,
                                               tmp_path: Path) -> None:
     if shutil.which("h2load") is None:
         pytest.fail("h2load is required (scripts/setup-env.sh installs nghttp2-client)")
-    bastion = patient_bastion
     cafile = tmp_path / "root.crt"
     cafile.write_bytes(certs.ca("root1")[0].cert)
     endpoints = (f"apiVersion: v1\nkind: Endpoints\nmetadata: {{name: helloworld-v1}}\n"
@@ -112,7 +68,7 @@ def test_rotation_and_server_churn_under_load(patient_bastion: Bastion, hellowor
     files = [certs.write(certs.leaf(HOST, 100 + i), tmp_path, f"leaf{i}")
              for i in range(1, ROTATIONS + 1)]
 
-    h2load = H2Load(port)
+    h2load = H2Load(HOST, port, "/ping")
     keepalive = KeepAliveLoop(HOST, port, cafile, path="/hello", max_count=50000,
                               max_seconds=120)
     fresh = HandshakeLoop(HOST, port, cafile, max_count=50000, max_seconds=120)

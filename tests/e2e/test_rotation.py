@@ -19,8 +19,7 @@ def secret_json(pair: certs.Pair) -> str:
     return tls_secret_json("httpbin-credential", pair)
 
 
-def test_rotation_never_costs_a_handshake(patient_bastion: Bastion, tmp_path: Path) -> None:
-    bastion = patient_bastion
+def test_rotation_never_costs_a_handshake(bastion: Bastion, tmp_path: Path) -> None:
     old = certs.leaf(HOST, 11, "root1")
     new = certs.leaf(HOST, 22, "root2")
     certs.write(old, tmp_path, "old")

@@ -1,21 +1,54 @@
-"""The `bastion` command: kubectl's verbs for the embedded store, plus the gateway's own."""
+"""The `bastion` command: kubectl's verbs for the embedded store, plus the gateway's own.
+
+Each verb's module is imported only when that verb runs (click's lazy-group pattern): the CLI
+is called in scripts and loops, so `bastion get` must not pay for loading the translator, the
+demo or YAML it does not use.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
 import click
 
 from bastion import __version__
-from bastion.cli import ops, resources
 from bastion.cli.client import default_state_dir
 from bastion.cli.common import State
-from bastion.cli.demo import demo
-from bastion.cli.offline import analyze, translate
-from bastion.cli.proxy_config import proxy_config
-from bastion.cli.samples import samples
-from bastion.cli.serve import serve_command
+
+# verb -> "module:attribute"
+COMMANDS = {
+    "serve": "bastion.cli.serve:serve_command",
+    "apply": "bastion.cli.resources:apply",
+    "create": "bastion.cli.resources:create",
+    "delete": "bastion.cli.resources:delete",
+    "get": "bastion.cli.resources:get",
+    "env": "bastion.cli.ops:env",
+    "wait": "bastion.cli.ops:wait",
+    "status": "bastion.cli.ops:status",
+    "describe": "bastion.cli.ops:describe",
+    "logs": "bastion.cli.ops:logs",
+    "samples": "bastion.cli.samples:samples",
+    "demo": "bastion.cli.demo:demo",
+    "proxy-config": "bastion.cli.proxy_config:proxy_config",
+    "translate": "bastion.cli.offline:translate",
+    "analyze": "bastion.cli.offline:analyze",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
 
 # kubectl accepts `--flag=true|false` for boolean flags; click wants bare flags.
 BOOL_FLAGS = ("--ignore-not-found", "--all-namespaces", "--recursive")
@@ -33,7 +66,7 @@ def normalise_argv(argv: list[str]) -> list[str]:
     return out
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--state-dir", type=click.Path(path_type=Path), envvar="BASTION_STATE_DIR",
               default=None, help="State directory of the instance (env BASTION_STATE_DIR).")
 @click.option("-n", "--namespace", default=None, help="Namespace (default: default).")
@@ -44,23 +77,6 @@ def cli(ctx: click.Context, state_dir: Path | None, namespace: str | None) -> No
     plane). Use it where the Istio docs say kubectl."""
     ctx.obj = State(state_dir or default_state_dir())
     ctx.obj.namespace = namespace
-
-
-cli.add_command(serve_command)
-cli.add_command(resources.apply)
-cli.add_command(resources.create)
-cli.add_command(resources.delete)
-cli.add_command(resources.get)
-cli.add_command(ops.env)
-cli.add_command(ops.wait)
-cli.add_command(ops.status)
-cli.add_command(ops.describe)
-cli.add_command(ops.logs)
-cli.add_command(samples)
-cli.add_command(demo)
-cli.add_command(proxy_config)
-cli.add_command(translate)
-cli.add_command(analyze)
 
 
 def main() -> None:

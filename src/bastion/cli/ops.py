@@ -86,6 +86,8 @@ def status(state: State, fmt: str) -> None:
         click.echo("secrets:")
         for name, summary in data["secrets"].items():
             click.echo(f"  {name}: {summary}")
+    for name, notice in data.get("deletedSecrets", {}).items():
+        click.echo(f"secret {name}: {notice}")
     problems = data["diagnostics"]
     click.echo("problems: none" if not problems else "problems:")
     for d in problems:
@@ -137,6 +139,8 @@ def describe(state: State, kind: str, name: str) -> None:
         click.echo(f"Namespace:    {meta.get('namespace')}")
     click.echo(f"Kind:         {body.get('kind')} ({body.get('apiVersion')})")
     click.echo(f"Revision:     {answer['revision']}")
+    if answer.get("deleted"):
+        click.echo(f"Deleted:      {answer['deleted']} (in force until then)")
     if answer["gateways"]:
         where = "yes" if answer["distributed"] else "not yet"
         click.echo(f"Distributed:  {where} (to {answer['gateways']} gateway(s))")

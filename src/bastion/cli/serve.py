@@ -44,9 +44,9 @@ def _labels(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 @click.option("--concurrency", type=int, default=None, help="Envoy worker threads.")
 @click.option("--debounce", default=0.02, show_default=True,
               help="Seconds to gather changes before translating.")
-@click.option("--secret-grace", default=1.0, show_default=True,
-              help="Seconds a deleted Secret stays in force (lets delete-then-create rotate "
-                   "without a gap).")
+@click.option("--secret-grace", default=None, type=click.FloatRange(0, 30),
+              help="Seconds a deleted Secret stays in force, so delete-then-create rotates "
+                   "without a gap (default 10; 0: withdraw at once; at most 30).")
 @click.option("--log-level", default="INFO", show_default=True)
 @click.option("--envoy-log-level", default="info", show_default=True)
 @click.option("--envoy-stats-prefix", "stats_prefixes", multiple=True, metavar="PREFIX",
@@ -56,7 +56,8 @@ def _labels(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 @pass_state
 def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
                   gateway_namespace: str, labels: tuple[str, ...], gateway_name: str,
-                  no_envoy: bool, concurrency: int | None, debounce: float, secret_grace: float,
+                  no_envoy: bool, concurrency: int | None, debounce: float,
+                  secret_grace: float | None,
                   log_level: str, envoy_log_level: str,
                   stats_prefixes: tuple[str, ...]) -> None:
     """Run the control plane, its local API, its ADS server and the Envoy gateway."""
@@ -65,10 +66,11 @@ def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
     from bastion.translate.istio import Options, Workload
 
     workload = Workload(labels=_labels(labels) or Workload().labels, namespace=gateway_namespace)
+    grace = {} if secret_grace is None else {"secret_grace_s": secret_grace}
     config = ServeConfig(
         state_dir=state.state_dir, workload=workload,
         options=Options(bind_address=bind_address, port_map=_port_map(port_map)),
         gateway_name=gateway_name, run_envoy=not no_envoy, concurrency=concurrency,
-        envoy_log_level=envoy_log_level, debounce_s=debounce, secret_grace_s=secret_grace,
+        envoy_log_level=envoy_log_level, debounce_s=debounce, **grace,
         log_level=log_level.upper(), envoy_stats_prefixes=stats_prefixes)
     asyncio.run(serve(config))

@@ -14,10 +14,10 @@ from pathlib import Path
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc
 
-from bastion.runtime import Runtime, RuntimeConfig
+from bastion.runtime import DEFAULT_SECRET_GRACE_S, Runtime, RuntimeConfig
 from bastion.server.ads import AggregatedDiscovery
 from bastion.server.api import serve_api
-from bastion.server.envoy import EnvoySupervisor
+from bastion.server.envoy import DRAIN_TIME_S, EnvoySupervisor
 from bastion.server.handlers import Handlers
 from bastion.store import Store
 from bastion.translate.istio import Options, Workload
@@ -37,7 +37,7 @@ class ServeConfig:
     concurrency: int | None = None
     envoy_log_level: str = "info"
     debounce_s: float = 0.02
-    secret_grace_s: float = 1.0
+    secret_grace_s: float = DEFAULT_SECRET_GRACE_S
     log_level: str = "INFO"
     envoy_stats_prefixes: tuple[str, ...] = ()
 
@@ -65,7 +65,7 @@ async def serve(config: ServeConfig) -> None:
     setup_logging(state, config.log_level)
     store = Store(state / "store.db")
     runtime = Runtime(store, RuntimeConfig(config.workload, config.options, config.debounce_s,
-                                           config.secret_grace_s))
+                                           config.secret_grace_s, drain_s=DRAIN_TIME_S + 5))
 
     xds_path = state / "xds.sock"
     xds_path.unlink(missing_ok=True)

@@ -72,13 +72,17 @@ def _cmdline(pid: int) -> list[str]:
         return []
 
 
+# Istio's: connections on a removed or changed filter chain get this long to finish.
+DRAIN_TIME_S = 45
+
+
 @dataclass
 class EnvoySupervisor:
     state_dir: Path
     bootstrap: dict[str, Any]
     concurrency: int | None = None
     log_level: str = "info"
-    drain_time_s: int = 45
+    drain_time_s: int = DRAIN_TIME_S
     pid: int | None = None
     admin_address: str | None = None
     restarts: int = 0

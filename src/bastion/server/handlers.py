@@ -27,7 +27,8 @@ class Handlers:
     async def op_apply(self, request: dict[str, Any]) -> dict[str, Any]:
         results = self.runtime.apply(request["objects"], request.get("namespace") or "default",
                                      create_only=bool(request.get("createOnly")),
-                                     dry_run=bool(request.get("dryRun")))
+                                     dry_run=bool(request.get("dryRun")),
+                                     verify_key_pairs=bool(request.get("verifyKeyPairs")))
         return {"ok": all(r["ok"] for r in results), "results": results}
 
     async def op_delete(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -65,6 +66,12 @@ class Handlers:
         """One object with what bastion found wrong with it and whether the gateway holds it."""
         namespace = request.get("namespace") or "default"
         items, error = self.runtime.get(request["kind"], namespace, request["name"])
+        deleted = None
+        if error and self.runtime.resolve_kind(request["kind"]) == ("", "Secret"):
+            gone = self.runtime.deleted_secret(namespace, request["name"])
+            if gone is not None:
+                items, error = [gone.body], None
+                deleted = self.runtime.deleted_secrets().get(f"{namespace}/{request['name']}")
         if error:
             return {"ok": False, "error": error}
         body = items[0]
@@ -72,7 +79,7 @@ class Handlers:
         ref = ObjectRef(body.get("kind", ""), meta.get("namespace", ""), meta.get("name", ""))
         revision = int(meta.get("resourceVersion", 0))
         synced = [c.session.synced_generation for c in self.runtime.connections]
-        return {"ok": True, "object": body, "revision": revision,
+        return {"ok": True, "object": body, "revision": revision, "deleted": deleted,
                 "distributed": any(s >= revision for s in synced), "gateways": len(synced),
                 "diagnostics": [d.to_dict() for d in self.runtime.diagnostics_for(ref)]}
 

@@ -137,3 +137,42 @@ def consistency_problems(snapshot: Snapshot, memo: Memo | None = None) -> list[s
     problems += [f"{t.rsplit('.', 1)[-1]} {n} is present but never referenced"
                  for t, n in sorted(present - wanted)]
     return problems
+
+
+@dataclass(frozen=True)
+class Lingering:
+    """A cluster (and its endpoints) that left the configuration but stays in Envoy until the
+    connections that may still route to it have drained."""
+
+    until: float
+    cluster: Resource
+    endpoints: Resource | None
+
+
+def linger(previous: Snapshot | None, current: Snapshot, held: dict[str, Lingering],
+           now: float, hold_s: float) -> Snapshot:
+    """`current` plus the clusters that `previous` had and `current` dropped, for `hold_s`.
+
+    Removing a filter chain (a server withdrawn, a credential gone bad) makes Envoy drain its
+    connections: GOAWAY, and the requests in flight finish. The route table they use stays in
+    Envoy (an RDS resource lives while a chain names it), but a cluster is gone at once, so
+    those requests would be answered 503. Both snapshots are the configuration proper, without
+    what lingers; `held` is updated in place.
+    """
+    clusters, endpoints = current.of(CLUSTER), current.of(ENDPOINT)
+    if previous is not None:
+        before_endpoints = previous.of(ENDPOINT)
+        for name, resource in previous.of(CLUSTER).items():
+            if name not in clusters and name not in held:
+                held[name] = Lingering(now + hold_s, resource, before_endpoints.get(name))
+    for name in [n for n, h in held.items() if n in clusters or h.until <= now]:
+        del held[name]
+    if not held:
+        return current
+    resources = dict(current.resources)
+    resources[CLUSTER] = MappingProxyType(dict(sorted(
+        {**clusters, **{n: h.cluster for n, h in held.items()}}.items())))
+    kept_endpoints = {n: h.endpoints for n, h in held.items() if h.endpoints is not None}
+    if kept_endpoints:
+        resources[ENDPOINT] = MappingProxyType(dict(sorted({**endpoints, **kept_endpoints}.items())))
+    return Snapshot(current.generation, MappingProxyType(resources))

@@ -32,8 +32,8 @@ from typing import Any
 from tests import certs
 from tests.e2e.harness import Bastion, free_port, wait_port
 
-from bastion.server.envoy import envoy_binary
-from bastion.translate.xds.bootstrap import stats_config
+from bastion.dataplane.envoy.bootstrap import stats_config
+from bastion.dataplane.envoy.supervisor import envoy_binary
 from bench.common import machine, percentile, write_report
 
 PROXY_CORE, LOAD_CORE = "0", "1"

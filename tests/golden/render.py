@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 
-from bastion.translate.dump import ir_to_data, xds_to_data
+from bastion.dataplane.envoy.dump import snapshot_to_data
+from bastion.translate.dump import ir_to_data
 
 PLACEHOLDER = re.compile(r"^@(cert|key|ca|chain):(.+)$")
 
-__all__ = ["PLACEHOLDER", "ir_to_data", "xds_to_data"]
+__all__ = ["PLACEHOLDER", "ir_to_data", "snapshot_to_data"]

@@ -16,26 +16,27 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from google.protobuf import json_format
 
-from bastion.api.admission import Admitted, admit
-from bastion.server.envoy import envoy_binary
-from bastion.translate.istio import Options, Resources, Workload, to_ir
-from bastion.translate.xds import to_xds
-from bastion.translate.xds.bootstrap import runtime_layers
-from bastion.translate.xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
+from bastion.api.admission import admit_all
+from bastion.build import Inputs, build
+from bastion.dataplane.envoy.bootstrap import runtime_layers
+from bastion.dataplane.envoy.driver import render_checked
+from bastion.dataplane.envoy.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
+from bastion.dataplane.envoy.supervisor import envoy_binary
+from bastion.translate.istio import Options, Workload
 from tests.golden.test_translate import _objects, case_files
 
 
 def static_bootstrap(case: dict) -> bootstrap_pb2.Bootstrap:  # type: ignore[type-arg]
     options = case.get("options", {})
-    models = [v.model for v in map(admit, _objects(case))
-              if isinstance(v, Admitted) and v.model is not None]
+    models, _ = admit_all(_objects(case))
     port_map = tuple(sorted((int(k), int(v)) for k, v in options.get("portMap", {}).items()))
-    config = to_ir(Resources.from_models(models), Workload(),
-                   Options(bind_address="127.0.0.1", port_map=port_map)).config
-    xds = to_xds(config)
+    workload = Workload()
+    gateway = build(None, Inputs.of(models), 0, [workload],
+                    Options(bind_address="127.0.0.1", port_map=port_map)).gateways[workload]
+    snapshot = render_checked(gateway)
     boot = bootstrap_pb2.Bootstrap()
-    routes = xds.of(ROUTE)
-    for listener in xds.of(LISTENER).values():
+    routes = {n: r.message for n, r in snapshot.of(ROUTE).items()}
+    for listener in (r.message for r in snapshot.of(LISTENER).values()):
         listener = type(listener).FromString(listener.SerializeToString())
         for chain in listener.filter_chains:
             for network_filter in chain.filters:
@@ -54,14 +55,15 @@ def static_bootstrap(case: dict) -> bootstrap_pb2.Bootstrap:  # type: ignore[typ
                         .ClearField("sds_config")
                 chain.transport_socket.typed_config.Pack(context)
         boot.static_resources.listeners.append(listener)
-    for cluster in xds.of(CLUSTER).values():
+    endpoints = {n: r.message for n, r in snapshot.of(ENDPOINT).items()}
+    for cluster in (r.message for r in snapshot.of(CLUSTER).values()):
         cluster = type(cluster).FromString(cluster.SerializeToString())
         if cluster.HasField("eds_cluster_config"):
             cluster.ClearField("eds_cluster_config")
             cluster.type = cluster_pb2.Cluster.STATIC
-            cluster.load_assignment.CopyFrom(xds.of(ENDPOINT)[cluster.name])
+            cluster.load_assignment.CopyFrom(endpoints[cluster.name])
         boot.static_resources.clusters.append(cluster)
-    boot.static_resources.secrets.extend(xds.of(SECRET).values())
+    boot.static_resources.secrets.extend(r.message for r in snapshot.of(SECRET).values())
     json_format.ParseDict(runtime_layers(), boot.layered_runtime)
     return boot
 

@@ -1,5 +1,6 @@
-"""Golden files for both translation seams: each `<case>.in.yaml` holds the Istio objects (and
-per-case options); `<case>.out.yaml` holds the diagnostics, the IR, and the Envoy resources.
+"""Golden files for the Istio -> IR -> xDS seams, through the one build and the Envoy driver:
+each `<case>.in.yaml` holds the Istio objects (and per-case options); `<case>.out.yaml` holds
+the diagnostics, the IR, and the Envoy resources.
 
 Certificates are generated at test time: a Secret value `@cert:NAME`, `@key:NAME` or `@ca:ROOT`
 is replaced by fresh PEM for the leaf or root named in the case's `certificates:` section. Goldens
@@ -16,11 +17,13 @@ import pytest
 import yaml
 
 from bastion.api.admission import admit_all
-from bastion.translate.istio import Options, Resources, Workload, to_ir
-from bastion.translate.xds import to_xds
-from bastion.xds.snapshot import build_snapshot, consistency_problems
+from bastion.build import Inputs, build
+from bastion.dataplane.envoy.driver import render as render_snapshot
+from bastion.dataplane.envoy.snapshot import consistency_problems
+from bastion.memo import Memo
+from bastion.translate.istio import Options, Workload
 from tests import certs
-from tests.golden.render import PLACEHOLDER, ir_to_data, xds_to_data
+from tests.golden.render import PLACEHOLDER, ir_to_data, snapshot_to_data
 
 CASES = Path(__file__).parent / "translate"
 
@@ -59,16 +62,16 @@ def render(case: dict[str, Any]) -> str:
     models, refused = admit_all(_objects(case))
     workload = Workload(namespace=options.get("gatewayNamespace", "istio-system"))
     port_map = tuple(sorted((int(k), int(v)) for k, v in options.get("portMap", {}).items()))
-    result = to_ir(Resources.from_models(models), workload,
-                   Options(bind_address=options.get("bindAddress", "0.0.0.0"), port_map=port_map))
-    xds = to_xds(result.config)
-    problems = consistency_problems(build_snapshot(xds, 0))
+    gateway = build(None, Inputs.of(models), 0, [workload], Options(
+        bind_address=options.get("bindAddress", "0.0.0.0"), port_map=port_map)).gateways[workload]
+    result = gateway.ir
+    snapshot = render_snapshot(None, gateway, 0, Memo())
     doc = {
         "refused": refused,
         "diagnostics": [str(d) + f" [{d.severity}]" for d in result.diagnostics],
-        "consistency": problems,
+        "consistency": consistency_problems(snapshot),
         "ir": ir_to_data(result.config),
-        "xds": xds_to_data(xds),
+        "xds": snapshot_to_data(snapshot),
     }
     return yaml.safe_dump(doc, sort_keys=True, default_flow_style=False, width=100)
 

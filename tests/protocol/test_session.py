@@ -13,7 +13,8 @@ from google.rpc import status_pb2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bastion.translate.xds.resources import (
+from bastion.dataplane.envoy.protocol import ProtocolError, Session
+from bastion.dataplane.envoy.resources import (
     CLUSTER,
     ENDPOINT,
     LISTENER,
@@ -21,8 +22,7 @@ from bastion.translate.xds.resources import (
     SECRET,
     XdsResources,
 )
-from bastion.xds.protocol import ProtocolError, Session
-from bastion.xds.snapshot import build_snapshot
+from bastion.dataplane.envoy.snapshot import build_snapshot
 
 
 def secret(name: str, body: bytes) -> secret_pb2.Secret:
@@ -254,3 +254,36 @@ def test_bytes_and_resources_pushed_are_counted() -> None:
     assert state.responses_sent == before[0] + 1
     assert state.resources_sent == before[1] + 1
     assert state.bytes_sent == before[2] + response.ByteSize()
+
+
+def test_type_asked_before_any_snapshot_is_answered_even_when_empty() -> None:
+    """Envoy waits for its first CDS answer before it asks for listeners: a request that came
+    before the group had a snapshot must be answered when one arrives, empty or not."""
+    session = Session()
+    assert session.on_request(request(CLUSTER)) == []
+    empty = build_snapshot(XdsResources({t: {} for t in PUSH_ORDER}), 0)
+    responses = session.on_snapshot(empty)
+    assert [r.type_url for r in responses] == [CLUSTER]
+    assert list(responses[0].resources) == []
+
+
+def test_derived_snapshot_sends_only_what_it_changed() -> None:
+    """A snapshot made from the one the session holds is compared by the names it changed."""
+    session = Session()
+    first = snapshot(1, {"s1": b"a", "s2": b"b"})
+    session.on_snapshot(first)
+    for type_url, names in ((CLUSTER, ()), (LISTENER, ()), (SECRET, ("s1", "s2"))):
+        response = session.on_request(request(type_url, names))[0]
+        session.on_request(request(type_url, names, nonce=response.nonce))
+    session.on_request(request(ENDPOINT, ("c1",)))
+    ack = session.on_request(request(ENDPOINT, ("c1",), nonce=session.types[ENDPOINT].nonce or ""))
+    assert ack == [] and session.in_sync() and session.synced_generation == 1
+    second = first.with_resources(SECRET, {"s2": secret("s2", b"new")}, 2)
+    responses = session.on_snapshot(second)
+    assert [(r.type_url, names_of(r)) for r in responses] == [(SECRET, ["s2"])]
+    assert not session.in_sync()
+    session.on_request(request(SECRET, ("s1", "s2"), nonce=responses[0].nonce))
+    assert session.in_sync() and session.synced_generation == 2
+    # The same resources from a later revision: nothing to send, and in sync at once.
+    assert session.on_snapshot(second.with_generation(3)) == []
+    assert session.synced_generation == 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from bastion.server.envoy import envoy_binary
+from bastion.dataplane.envoy.supervisor import envoy_binary
 
 
 def test_envoy_protos_and_binary_coexist() -> None:

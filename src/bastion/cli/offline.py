@@ -18,8 +18,9 @@ from bastion.errors import InputError
 def _run(files: tuple[str, ...], gateway_namespace: str, labels: tuple[str, ...],
          port_map: tuple[str, ...]) -> tuple[list[str], Any]:
     from bastion.api.admission import admit_all
+    from bastion.build import Inputs, build
     from bastion.cli.serve import _labels, _port_map
-    from bastion.translate.istio import Options, Resources, Workload, to_ir
+    from bastion.translate.istio import Options, Workload
 
     if not files:
         fail("must specify -f")
@@ -28,10 +29,9 @@ def _run(files: tuple[str, ...], gateway_namespace: str, labels: tuple[str, ...]
     except InputError as exc:
         fail(str(exc))
     models, refused = admit_all(objects)
-    workload = Workload(labels=_labels(labels) or Workload().labels, namespace=gateway_namespace)
-    result = to_ir(Resources.from_models(models), workload,
-                   Options(port_map=_port_map(port_map)))
-    return refused, result
+    workload = Workload.of(dict(_labels(labels)) or Workload().label_map, gateway_namespace)
+    result = build(None, Inputs.of(models), 0, [workload], Options(port_map=_port_map(port_map)))
+    return refused, result.gateways[workload]
 
 
 def _options(f):  # type: ignore[no-untyped-def]
@@ -49,16 +49,17 @@ def _options(f):  # type: ignore[no-untyped-def]
 def translate(files: tuple[str, ...], gateway_namespace: str, labels: tuple[str, ...],
               port_map: tuple[str, ...], target: str, fmt: str) -> None:
     """Show the Envoy configuration (or IR) manifests translate to. Keys print as [redacted]."""
-    from bastion.translate.dump import ir_to_data, xds_to_data
-    from bastion.translate.xds import to_xds
+    from bastion.dataplane.envoy.driver import render_checked
+    from bastion.dataplane.envoy.dump import snapshot_to_data
+    from bastion.translate.dump import ir_to_data
 
-    refused, result = _run(files, gateway_namespace, labels, port_map)
+    refused, gateway = _run(files, gateway_namespace, labels, port_map)
     doc: dict[str, Any] = {"refused": refused,
-                           "diagnostics": [d.to_dict() for d in result.diagnostics]}
+                           "diagnostics": [d.to_dict() for d in gateway.ir.diagnostics]}
     if target in ("ir", "all"):
-        doc["ir"] = ir_to_data(result.config)
+        doc["ir"] = ir_to_data(gateway.ir.config)
     if target in ("xds", "all"):
-        doc["xds"] = xds_to_data(to_xds(result.config))
+        doc["xds"] = snapshot_to_data(render_checked(gateway))
     if fmt == "json":
         click.echo(json.dumps(doc, indent=2, sort_keys=True))
     else:
@@ -70,7 +71,8 @@ def translate(files: tuple[str, ...], gateway_namespace: str, labels: tuple[str,
 def analyze(files: tuple[str, ...], gateway_namespace: str, labels: tuple[str, ...],
             port_map: tuple[str, ...]) -> None:
     """Report every problem in manifests, as the gateway would; exit 1 on any error."""
-    refused, result = _run(files, gateway_namespace, labels, port_map)
+    refused, gateway = _run(files, gateway_namespace, labels, port_map)
+    result = gateway.ir
     for message in refused:
         click.echo(f"Error [Invalid] {message}")
     for diag in result.diagnostics:

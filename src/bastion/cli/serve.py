@@ -65,7 +65,7 @@ def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
     from bastion.server.app import ServeConfig, serve
     from bastion.translate.istio import Options, Workload
 
-    workload = Workload(labels=_labels(labels) or Workload().labels, namespace=gateway_namespace)
+    workload = Workload.of(dict(_labels(labels)) or Workload().label_map, gateway_namespace)
     grace = {} if secret_grace is None else {"secret_grace_s": secret_grace}
     config = ServeConfig(
         state_dir=state.state_dir, workload=workload,

@@ -8,8 +8,10 @@ rest of bastion here.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypeVar
 
 from bastion.diag import ObjectRef
 from bastion.ir.secret import PrivateBytes
@@ -220,7 +222,34 @@ class CaCredential:
 
 @dataclass(frozen=True)
 class GatewayConfig:
+    """Credentials are sorted by name, so one is found (and replaced) without a scan."""
+
     listeners: tuple[Listener, ...] = ()
     backends: tuple[Backend, ...] = ()
     tls_credentials: tuple[TlsCredential, ...] = ()
     ca_credentials: tuple[CaCredential, ...] = ()
+
+    def credential(self, name: str) -> TlsCredential | None:
+        return _find(self.tls_credentials, name)
+
+    def ca_credential(self, name: str) -> CaCredential | None:
+        return _find(self.ca_credentials, name)
+
+
+Named = TypeVar("Named", TlsCredential, CaCredential)
+
+
+def _find(items: tuple[Named, ...], name: str) -> Named | None:
+    index = bisect.bisect_left(items, name, key=lambda c: c.name)
+    if index < len(items) and items[index].name == name:
+        return items[index]
+    return None
+
+
+def with_named(items: tuple[Named, ...], name: str, item: Named | None) -> tuple[Named, ...]:
+    """`items` (sorted by name) with the one named `name` replaced by `item`, added, or
+    (`item` None) removed."""
+    index = bisect.bisect_left(items, name, key=lambda c: c.name)
+    present = index < len(items) and items[index].name == name
+    tail = items[index + 1:] if present else items[index:]
+    return items[:index] + ((item,) if item is not None else ()) + tail

@@ -1,4 +1,6 @@
-"""`bastion serve`: one process owning the store, the local API, the ADS server and Envoy."""
+"""`bastion serve`: the composition root. One process owning the store, the pipeline from store
+to data plane, the local API, the ADS server and its own gateway's Envoy; the only place that
+knows all the parts."""
 
 from __future__ import annotations
 
@@ -14,14 +16,18 @@ from pathlib import Path
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc
 
-from bastion.runtime import DEFAULT_SECRET_GRACE_S, Runtime, RuntimeConfig
-from bastion.server.ads import AggregatedDiscovery
+from bastion.dataplane.envoy.ads import AggregatedDiscovery
+from bastion.dataplane.envoy.bootstrap import build_bootstrap
+from bastion.dataplane.envoy.cache import SnapshotCache
+from bastion.dataplane.envoy.connections import Connections
+from bastion.dataplane.envoy.driver import EnvoyDataPlane
+from bastion.dataplane.envoy.supervisor import DRAIN_TIME_S, EnvoySupervisor
 from bastion.server.api import serve_api
-from bastion.server.envoy import DRAIN_TIME_S, EnvoySupervisor
 from bastion.server.handlers import Handlers
+from bastion.services.objects import ObjectService
+from bastion.services.pipeline import DEFAULT_SECRET_GRACE_S, Pipeline, PipelineConfig
 from bastion.store import Store
 from bastion.translate.istio import Options, Workload
-from bastion.translate.xds.bootstrap import build_bootstrap
 
 log = logging.getLogger("bastion")
 MAX_MESSAGE = 512 * 1024 * 1024
@@ -64,8 +70,14 @@ async def serve(config: ServeConfig) -> None:
     prepare_state_dir(state)
     setup_logging(state, config.log_level)
     store = Store(state / "store.db")
-    runtime = Runtime(store, RuntimeConfig(config.workload, config.options, config.debounce_s,
-                                           config.secret_grace_s, drain_s=DRAIN_TIME_S + 5))
+    cache = SnapshotCache()
+    connections = Connections()
+    # Clusters stay a little longer than Envoy drains the connections that may use them.
+    dataplane = EnvoyDataPlane(cache, drain_s=DRAIN_TIME_S + 5)
+    pipeline = Pipeline(store, dataplane, PipelineConfig(
+        config.workload, config.options, config.debounce_s, config.secret_grace_s))
+    cache.on_new_group = pipeline.add_group
+    objects = ObjectService(store, pipeline)
 
     xds_path = state / "xds.sock"
     xds_path.unlink(missing_ok=True)
@@ -74,7 +86,7 @@ async def serve(config: ServeConfig) -> None:
         ("grpc.max_send_message_length", MAX_MESSAGE),
     ])
     ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(
-        AggregatedDiscovery(runtime), server)
+        AggregatedDiscovery(cache, connections), server)
     server.add_insecure_port(f"unix:{xds_path}")
     old_umask = os.umask(0o177)
     try:
@@ -93,8 +105,9 @@ async def serve(config: ServeConfig) -> None:
             xds_socket=str(xds_path), stats_prefixes=config.envoy_stats_prefixes)
         supervisor = EnvoySupervisor(state, bootstrap, concurrency=config.concurrency,
                                      log_level=config.envoy_log_level)
-    api = await serve_api(state / "api.sock", Handlers(runtime, supervisor))
-    builder = asyncio.create_task(runtime.run())
+    api = await serve_api(state / "api.sock", Handlers(
+        objects, pipeline, dataplane, connections, supervisor, config.options))
+    builder = asyncio.create_task(pipeline.run())
     if supervisor is not None:
         await supervisor.start()
     log.info("bastion serving: state %s, gateway %s/%s, labels %s, ports %s", state,

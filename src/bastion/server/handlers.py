@@ -1,18 +1,28 @@
-"""What each local API operation does: a thin mapping from requests to the runtime."""
+"""What each local API operation does: a thin mapping from requests to the services."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from bastion.dataplane.envoy.connections import Connections
+from bastion.dataplane.envoy.driver import EnvoyDataPlane
+from bastion.dataplane.envoy.supervisor import EnvoySupervisor
 from bastion.diag import ObjectRef
-from bastion.runtime import Runtime
-from bastion.server.envoy import EnvoySupervisor
+from bastion.services import status
+from bastion.services.objects import ObjectService
+from bastion.services.pipeline import Pipeline
+from bastion.translate.istio import Options
 
 
+@dataclass
 class Handlers:
-    def __init__(self, runtime: Runtime, envoy: EnvoySupervisor | None) -> None:
-        self.runtime = runtime
-        self.envoy = envoy
+    objects: ObjectService
+    pipeline: Pipeline
+    dataplane: EnvoyDataPlane
+    connections: Connections
+    envoy: EnvoySupervisor | None
+    options: Options
 
     async def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
@@ -25,7 +35,7 @@ class Handlers:
         return {"ok": True}
 
     async def op_apply(self, request: dict[str, Any]) -> dict[str, Any]:
-        results = self.runtime.apply(request["objects"], request.get("namespace") or "default",
+        results = self.objects.apply(request["objects"], request.get("namespace") or "default",
                                      create_only=bool(request.get("createOnly")),
                                      dry_run=bool(request.get("dryRun")),
                                      verify_key_pairs=bool(request.get("verifyKeyPairs")))
@@ -34,24 +44,24 @@ class Handlers:
     async def op_delete(self, request: dict[str, Any]) -> dict[str, Any]:
         targets = [(t["kind"], t.get("namespace") or request.get("namespace") or "default",
                     t["name"]) for t in request["targets"]]
-        results = self.runtime.delete(targets)
+        results = self.objects.delete(targets)
         return {"ok": all(r["ok"] for r in results), "results": results}
 
     async def op_get(self, request: dict[str, Any]) -> dict[str, Any]:
         namespace = None if request.get("allNamespaces") else (
             request.get("namespace") or "default")
-        items, error = self.runtime.get(request["kind"], namespace, request.get("name"))
+        items, error = self.objects.get(request["kind"], namespace, request.get("name"))
         if error:
             return {"ok": False, "error": error}
         return {"ok": True, "items": items}
 
     async def op_status(self, request: dict[str, Any]) -> dict[str, Any]:
-        status = self.runtime.status()
-        status["envoy"] = self.envoy.status() if self.envoy else None
-        return {"ok": True, "status": status}
+        return {"ok": True, "status": status.gather(
+            self.objects.store, self.pipeline, self.dataplane, self.connections.status(),
+            self.envoy.status() if self.envoy else None)}
 
     async def op_env(self, request: dict[str, Any]) -> dict[str, Any]:
-        options = self.runtime.config.options
+        options = self.options
         host = options.bind_address
         if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"
@@ -65,32 +75,32 @@ class Handlers:
     async def op_describe(self, request: dict[str, Any]) -> dict[str, Any]:
         """One object with what bastion found wrong with it and whether the gateway holds it."""
         namespace = request.get("namespace") or "default"
-        items, error = self.runtime.get(request["kind"], namespace, request["name"])
+        items, error = self.objects.get(request["kind"], namespace, request["name"])
         deleted = None
-        if error and self.runtime.resolve_kind(request["kind"]) == ("", "Secret"):
-            gone = self.runtime.deleted_secret(namespace, request["name"])
+        if error and self.objects.resolve_kind(request["kind"]) == ("", "Secret"):
+            gone = self.pipeline.deleted_secret(namespace, request["name"])
             if gone is not None:
                 items, error = [gone.body], None
-                deleted = self.runtime.deleted_secrets().get(f"{namespace}/{request['name']}")
+                deleted = self.pipeline.deleted_secrets().get(f"{namespace}/{request['name']}")
         if error:
             return {"ok": False, "error": error}
         body = items[0]
         meta = body.get("metadata", {})
         ref = ObjectRef(body.get("kind", ""), meta.get("namespace", ""), meta.get("name", ""))
         revision = int(meta.get("resourceVersion", 0))
-        synced = [c.session.synced_generation for c in self.runtime.connections]
         return {"ok": True, "object": body, "revision": revision, "deleted": deleted,
-                "distributed": any(s >= revision for s in synced), "gateways": len(synced),
-                "diagnostics": [d.to_dict() for d in self.runtime.diagnostics_for(ref)]}
+                "distributed": self.connections.synced(revision),
+                "gateways": len(self.connections.all),
+                "diagnostics": [d.to_dict() for d in self.pipeline.diagnostics_for(ref)]}
 
     async def op_wait(self, request: dict[str, Any]) -> dict[str, Any]:
         namespace = request.get("namespace") or "default"
-        revision = self.runtime.object_revision(request["kind"], namespace, request["name"])
+        revision = self.objects.object_revision(request["kind"], namespace, request["name"])
         if revision is None:
             return {"ok": False, "error": (
                 f"{request['kind']} {namespace}/{request['name']} not found")}
         timeout = float(request.get("timeout", 30))
-        if await self.runtime.wait_synced(revision, timeout):
+        if await self.connections.wait_synced(revision, timeout):
             return {"ok": True, "revision": revision}
         return {"ok": False, "error": (
             f"timed out after {timeout:g}s waiting for the gateway to accept revision "

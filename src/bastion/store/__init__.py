@@ -1,5 +1,5 @@
 """The embedded object store (SQLite) with Kubernetes-like keys and a global resourceVersion."""
 
-from bastion.store.sqlite import ApplyOutcome, Store, StoredObject
+from bastion.store.sqlite import ApplyOutcome, Change, Store, StoredObject, Subscriber
 
-__all__ = ["ApplyOutcome", "Store", "StoredObject"]
+__all__ = ["ApplyOutcome", "Change", "Store", "StoredObject", "Subscriber"]

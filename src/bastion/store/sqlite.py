@@ -2,9 +2,11 @@
 
 Kubernetes semantics where users can see them: objects keyed by group, kind, namespace and name; one
 global, increasing resourceVersion; `apply` answers created, configured or unchanged, and writing an
-equal object changes nothing (no new revision, so no push). A batch of writes commits in one
-transaction, so a crash leaves each object wholly old or wholly new, and a write is acknowledged only
-after it is durable.
+equal object changes nothing (no new revision, no change on the feed, so no push). A batch of writes
+commits in one transaction, so a crash leaves each object wholly old or wholly new, and a write is
+acknowledged only after it is durable. Subscribers to the change feed hear of every committed batch,
+after it is durable, with each object before and after: whoever reacts to changes (the build) does
+not need to be told by whoever wrote them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -60,6 +62,19 @@ class StoredObject:
         return cls(key, revision, json.dumps(body, sort_keys=True, separators=(",", ":")))
 
 
+@dataclass(frozen=True)
+class Change:
+    """One object changed by a committed write: `before` None means created, `after` None
+    deleted."""
+
+    key: StoreKey
+    before: StoredObject | None
+    after: StoredObject | None
+
+
+Subscriber = Callable[[list[Change]], None]
+
+
 def _user_part(body: dict[str, Any]) -> dict[str, Any]:
     """What the user controls: the body without fields the server assigns."""
     meta = {k: v for k, v in body.get("metadata", {}).items() if k not in SERVER_FIELDS}
@@ -84,6 +99,11 @@ class Store:
             self._objects[key] = StoredObject(key, revision, body)
         self.revision: int = self._db.execute(
             "SELECT value FROM meta WHERE key='revision'").fetchone()[0]
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Call `subscriber` with the changes of every batch committed from now on."""
+        self._subscribers.append(subscriber)
 
     def close(self) -> None:
         self._db.close()
@@ -93,8 +113,8 @@ class Store:
     def get(self, key: StoreKey) -> StoredObject | None:
         return self._objects.get(key)
 
-    def list(self, group: str | None = None, kind: str | None = None,
-             namespace: str | None = None) -> list[StoredObject]:
+    def select(self, group: str | None = None, kind: str | None = None,
+               namespace: str | None = None) -> list[StoredObject]:
         out = [o for o in self._objects.values()
                if (group is None or o.key.group == group)
                and (kind is None or o.key.kind == kind)
@@ -106,16 +126,10 @@ class Store:
 
     # -- writes -----------------------------------------------------------------------------
 
-    def apply(self, items: Iterable[tuple[StoreKey, dict[str, Any]]], create_only: bool = False
-              ) -> list[ApplyOutcome]:
-        """Write a batch atomically. With `create_only`, an existing object is a conflict, raised
-        as KeyError before anything is written."""
+    def apply(self, items: Iterable[tuple[StoreKey, dict[str, Any]]]) -> list[ApplyOutcome]:
+        """Write a batch atomically."""
         items = list(items)
         with self._lock:
-            if create_only:
-                for key, _ in items:
-                    if key in self._objects:
-                        raise KeyError(key)
             outcomes: list[ApplyOutcome] = []
             staged: dict[StoreKey, StoredObject] = {}
             revision = self.revision
@@ -153,6 +167,8 @@ class Store:
     def _commit(self, upserts: Iterable[StoredObject], deletes: Iterable[StoreKey],
                 revision: int) -> None:
         upserts, deletes = list(upserts), list(deletes)
+        changes = [Change(o.key, self._objects.get(o.key), o) for o in upserts]
+        changes += [Change(k, self._objects[k], None) for k in deletes if k in self._objects]
         cur = self._db.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
@@ -174,3 +190,5 @@ class Store:
         for key in deletes:
             self._objects.pop(key, None)
         self.revision = revision
+        for subscriber in self._subscribers:
+            subscriber(changes)

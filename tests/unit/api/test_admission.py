@@ -155,20 +155,33 @@ def test_envelope_errors() -> None:
 
 
 def test_remembered_model_equals_admitting_the_stored_object(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """The runtime keeps the model admitted on apply (with the store's metadata) instead of
+    """The pipeline keeps the model admitted on apply (with the store's metadata) instead of
     admitting the stored object again; both must be the same."""
     import asyncio
 
-    from bastion.runtime import Runtime, RuntimeConfig
+    from bastion.services.objects import ObjectService
+    from bastion.services.pipeline import Pipeline, PipelineConfig
     from bastion.store import Store
 
+    class NoDataPlane:
+        def publish(self, build):  # type: ignore[no-untyped-def]
+            return []
+
+        def groups(self):  # type: ignore[no-untyped-def]
+            return set()
+
+        def secrets(self):  # type: ignore[no-untyped-def]
+            return {}
+
     async def scenario() -> None:
-        runtime = Runtime(Store(tmp_path / "s.db"), RuntimeConfig())
-        doc = gateway()
-        runtime.apply([doc, {"apiVersion": "v1", "kind": "Secret", "metadata": {
-            "name": "s", "namespace": "istio-system"}, "stringData": {"a": "b"}}], "default")
-        for stored in runtime.store.all():
-            remembered = runtime._models[stored.key][1]
-            assert remembered == admit(stored.body).model
+        store = Store(tmp_path / "s.db")
+        pipeline = Pipeline(store, NoDataPlane(), PipelineConfig())
+        ObjectService(store, pipeline).apply([gateway(), {
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "s", "namespace": "istio-system"},
+            "stringData": {"a": "b"}}], "default")
+        assert len(store.all()) == 2
+        for stored in store.all():
+            assert pipeline.inputs.model(stored.key) == admit(stored.body).model
 
     asyncio.run(scenario())

@@ -35,7 +35,7 @@ def test_durable_across_reopen(tmp_path: Path) -> None:
     again = Store(tmp_path / "s.db")
     assert again.revision == 2
     assert again.get(KEY).body["data"] == {"k": "MQ=="}
-    assert [o.key for o in again.list(kind="Deployment")] == [other]
+    assert [o.key for o in again.select(kind="Deployment")] == [other]
 
 
 def test_delete_and_batch_atomicity(tmp_path: Path) -> None:

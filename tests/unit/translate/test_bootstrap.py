@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from bastion.translate.xds.bootstrap import DEFAULT_STATS_PREFIXES, build_bootstrap
+from bastion.dataplane.envoy.bootstrap import DEFAULT_STATS_PREFIXES, build_bootstrap
 
 
 def bootstrap(*prefixes: str) -> dict:

@@ -19,17 +19,16 @@ from cryptography.utils import CryptographyDeprecationWarning
 
 from bastion.api import core
 from bastion.diag import ObjectRef
+from bastion.errors import CredentialError
 from bastion.ir.model import CaCredential, CertificateSummary, TlsCredential
 from bastion.ir.secret import PrivateBytes
+from bastion.pem import load_certificates
 
 KUBERNETES_PREFIX = "kubernetes://"
 CA_SUFFIX = "-cacert"
 SUPPORTED_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
 PEM_CRL = re.compile(rb"-----BEGIN X509 CRL-----.*?-----END X509 CRL-----", re.S)
 
-
-class CredentialError(Exception):
-    """A credential that cannot be used; the message names the secret and the reason."""
 
 
 @dataclass(frozen=True)
@@ -84,14 +83,6 @@ def summarize(cert: x509.Certificate) -> CertificateSummary:
         not_after=cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
         dns_names=dns,
     )
-
-
-def load_certificates(pem: bytes) -> list[x509.Certificate]:
-    """Parse a PEM chain. Serial 0, which the task's openssl commands produce, is accepted
-    without cryptography's deprecation warning."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-        return x509.load_pem_x509_certificates(pem)
 
 
 @lru_cache(maxsize=4096)

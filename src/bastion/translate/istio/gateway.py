@@ -24,11 +24,13 @@ from bastion.ir.model import (
     TlsMode,
     TlsPolicy,
     VirtualHost,
+    with_named,
 )
 from bastion.memo import Memo
 from bastion.translate.istio import backends, credentials, hosts
+from bastion.translate.istio.refs import gateway_refs
 from bastion.translate.istio.resources import Options, Resources, Workload
-from bastion.translate.istio.routes import RouteBuilder, gateway_refs, is_catch_all
+from bastion.translate.istio.routes import RouteBuilder, is_catch_all
 
 HTTP_FAMILY = {"HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"}
 TERMINATING = {istio.TLSMode.SIMPLE, istio.TLSMode.MUTUAL, istio.TLSMode.OPTIONAL_MUTUAL}
@@ -322,16 +324,21 @@ class _Translation:
     # -- virtual hosts ------------------------------------------------------------------------
 
     def _by_gateway(self) -> dict[tuple[str, str], list[istio.VirtualService]]:
-        """VirtualServices by the Gateways they name, oldest first, computed once per
-        translation so binding costs stay linear in the number of objects."""
+        """VirtualServices by the Gateways they name, filled as Gateways are translated."""
         if self._vs_index is None:
-            index: dict[tuple[str, str], list[istio.VirtualService]] = defaultdict(list)
-            for _, vs in sorted(self.res.virtual_services.items(),
-                                key=lambda i: (i[1].metadata.creation_timestamp or "", i[0])):
-                for ref in sorted(gateway_refs(vs, vs.spec.gateways)):
-                    index[ref].append(vs)
-            self._vs_index = index
+            self._vs_index = {}
         return self._vs_index
+
+    def _bound_to(self, namespace: str, name: str) -> list[istio.VirtualService]:
+        """VirtualServices naming one Gateway, oldest first (Istio's merge order); sorted once
+        per Gateway and translation, from the index the resources keep."""
+        index = self._by_gateway()
+        ref = (namespace, name)
+        if ref not in index:
+            bound = self.res.vs_by_gateway.get(ref, {})
+            index[ref] = [vs for _, vs in sorted(
+                bound.items(), key=lambda i: (i[1].metadata.creation_timestamp or "", i[0]))]
+        return index[ref]
 
     def _bound_routes(self, entry: _Entry, server_hosts: list[str]
                       ) -> list[tuple[str, list[Route]]]:
@@ -339,7 +346,7 @@ class _Translation:
         gw = entry.gateway.metadata
         builder = RouteBuilder(self.res, self.diagnostics)
         out: list[tuple[str, list[Route]]] = []
-        for vs in self._by_gateway().get((gw.namespace or "", gw.name), []):
+        for vs in self._bound_to(gw.namespace or "", gw.name):
             vs_ns = vs.metadata.namespace or "default"
             matched: list[str] = []
             for server_host in server_hosts:
@@ -453,7 +460,8 @@ def _vs_gateways(res: Resources, keys: Iterable[tuple[str, str]]
 
 
 def refresh_routes(previous: IrResult, res: Resources, workload: Workload, options: Options,
-                   changed: set[tuple[str, str]], memo: Memo | None = None) -> IrResult | None:
+                   changed: set[tuple[str, str]], memo: Memo | None = None
+                   ) -> tuple[IrResult, dict[RouteTableKey, tuple[Server, Server]]] | None:
     """The result of a full translation after the VirtualServices `changed` (namespace, name)
     changed, computed by re-translating only the servers of the Gateways they name (before
     and now), or None when only a full translation can tell (plain HTTP servers, which share
@@ -467,6 +475,7 @@ def refresh_routes(previous: IrResult, res: Resources, workload: Workload, optio
     for key in changed:
         affected |= previous.vs_gateways.get(key, frozenset()) | now.get(key, frozenset())
     listeners = []
+    retranslated: dict[RouteTableKey, tuple[Server, Server]] = {}
     for listener in previous.config.listeners:
         servers = []
         for server in listener.servers:
@@ -483,7 +492,9 @@ def refresh_routes(previous: IrResult, res: Resources, workload: Workload, optio
             if gateway is None or index is None:
                 return None
             entry = _Entry(gateway, index, gateway.spec.servers[index])
-            servers.append(replace(server, virtual_hosts=translation._tls_virtual_hosts(entry)))
+            refreshed = replace(server, virtual_hosts=translation._tls_virtual_hosts(entry))
+            retranslated[table] = (server, refreshed)
+            servers.append(refreshed)
         listeners.append(replace(listener, servers=tuple(servers)))
     # Backends only depend on Services and ServiceEntries, which did not change; destination
     # warnings depend on the whole route set, so they are made again for what is routed now.
@@ -504,7 +515,7 @@ def refresh_routes(previous: IrResult, res: Resources, workload: Workload, optio
     for key in changed - set(now):
         vs_gateways.pop(key, None)
     return IrResult(config, tuple(sorted(set(kept) | set(notes))), previous.secret_deps,
-                    vs_gateways)
+                    vs_gateways), retranslated
 
 
 def refresh_credentials(previous: IrResult, secrets: dict[tuple[str, str], core.Secret],
@@ -513,30 +524,30 @@ def refresh_credentials(previous: IrResult, secrets: dict[tuple[str, str], core.
     namespace) changed, computed from the previous one, or None when only a full translation
     can tell (a server may start or stop being programmed).
 
-    Rotation is the common change; this makes its cost independent of the number of hosts.
+    Rotation is the common change; this makes its cost independent of the number of hosts: each
+    credential is found and replaced by name in the sorted tuples, nothing else is visited.
     `secrets` needs to hold only the Secrets named in `changed` and their `-cacert` partners.
     """
     relevant = changed & previous.secret_deps
     if not relevant:
         return previous
     lookup = credentials.SecretLookup(secrets, workload.namespace)
-    tls = {c.name: c for c in previous.config.tls_credentials}
-    cas = {c.name: c for c in previous.config.ca_credentials}
+    config = previous.config
+    tls, cas = config.tls_credentials, config.ca_credentials
     covered: set[str] = set()
     try:
-        for name in relevant & set(tls):
-            tls[name] = credentials.tls_credential(lookup, name)
-            covered.add(name)
-        for ca_name in list(cas):
-            base = ca_name.removesuffix(credentials.CA_SUFFIX)
-            if relevant & {base, ca_name}:
-                cas[ca_name] = credentials.ca_credential(lookup, base)
+        for name in sorted(relevant):
+            if config.credential(name) is not None:
+                tls = with_named(tls, name, credentials.tls_credential(lookup, name))
+                covered.add(name)
+            base = name.removesuffix(credentials.CA_SUFFIX)
+            ca_name = base + credentials.CA_SUFFIX
+            if config.ca_credential(ca_name) is not None:
+                cas = with_named(cas, ca_name, credentials.ca_credential(lookup, base))
                 covered.update({base, ca_name} & relevant)
     except credentials.CredentialError:
         return None  # a programmed server would stop being programmed
     if relevant - covered:
         return None  # a Secret some server looked for and did not use may now be usable
-    config = replace(previous.config,
-                     tls_credentials=tuple(sorted(tls.values(), key=lambda c: c.name)),
-                     ca_credentials=tuple(sorted(cas.values(), key=lambda c: c.name)))
+    config = replace(config, tls_credentials=tls, ca_credentials=cas)
     return IrResult(config, previous.diagnostics, previous.secret_deps, previous.vs_gateways)

@@ -5,21 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from bastion.api import core, istio
+from bastion.ir.workload import Workload
+from bastion.translate.istio.refs import gateway_refs
 
-
-@dataclass(frozen=True)
-class Workload:
-    """The gateway this configuration is for: its labels pick Gateways by selector; its namespace
-    is where credentials are read (Istio reads them beside the gateway pod)."""
-
-    labels: tuple[tuple[str, str], ...] = (("istio", "ingressgateway"),)
-    namespace: str = "istio-system"
-
-    @property
-    def label_map(self) -> dict[str, str]:
-        return dict(self.labels)
+__all__ = ["Options", "Resources", "Workload"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +25,13 @@ class Options:
 
 @dataclass
 class Resources:
-    """Everything stored that translation reads, by kind, keyed by (namespace, name)."""
+    """Everything stored that translation reads, by kind, keyed by (namespace, name).
+
+    It can be made whole (`from_models`) or kept current one object at a time (`put`,
+    `remove`): the control plane keeps one and updates it with each change, so a change at
+    10,000 hosts does not regroup 30,000 objects. `vs_by_gateway` indexes VirtualServices by
+    the Gateways they name, for the same reason.
+    """
 
     gateways: dict[tuple[str, str], istio.Gateway] = field(default_factory=dict)
     virtual_services: dict[tuple[str, str], istio.VirtualService] = field(default_factory=dict)
@@ -42,22 +40,55 @@ class Resources:
     services: dict[tuple[str, str], core.Service] = field(default_factory=dict)
     endpoints: dict[tuple[str, str], core.Endpoints] = field(default_factory=dict)
     endpoint_slices: dict[tuple[str, str], core.EndpointSlice] = field(default_factory=dict)
+    vs_by_gateway: dict[tuple[str, str], dict[tuple[str, str], istio.VirtualService]] = field(
+        default_factory=dict)
 
     @classmethod
     def from_models(cls, models: Iterable[object]) -> Resources:
         out = cls()
-        slots = {
-            istio.Gateway: out.gateways,
-            istio.VirtualService: out.virtual_services,
-            istio.ServiceEntry: out.service_entries,
-            core.Secret: out.secrets,
-            core.Service: out.services,
-            core.Endpoints: out.endpoints,
-            core.EndpointSlice: out.endpoint_slices,
-        }
         for model in models:
-            slot = slots.get(type(model))
-            if slot is not None:
-                meta = model.metadata  # type: ignore[attr-defined]
-                slot[(meta.namespace or "", meta.name)] = model
+            out.put(model)
         return out
+
+    def _slot(self, model_type: type) -> dict[tuple[str, str], Any] | None:
+        slots: dict[type, dict[tuple[str, str], Any]] = {
+            istio.Gateway: self.gateways,
+            istio.VirtualService: self.virtual_services,
+            istio.ServiceEntry: self.service_entries,
+            core.Secret: self.secrets,
+            core.Service: self.services,
+            core.Endpoints: self.endpoints,
+            core.EndpointSlice: self.endpoint_slices,
+        }
+        return slots.get(model_type)
+
+    def put(self, model: object) -> None:
+        slot = self._slot(type(model))
+        if slot is None:
+            return
+        meta = model.metadata  # type: ignore[attr-defined]
+        key = (meta.namespace or "", meta.name)
+        if isinstance(model, istio.VirtualService):
+            self._unindex(key)
+            for ref in gateway_refs(model, model.spec.gateways):
+                self.vs_by_gateway.setdefault(ref, {})[key] = model
+        slot[key] = model
+
+    def remove(self, model_type: type, key: tuple[str, str]) -> None:
+        slot = self._slot(model_type)
+        if slot is None:
+            return
+        if model_type is istio.VirtualService:
+            self._unindex(key)
+        slot.pop(key, None)
+
+    def _unindex(self, key: tuple[str, str]) -> None:
+        old = self.virtual_services.get(key)
+        if old is None:
+            return
+        for ref in gateway_refs(old, old.spec.gateways):
+            bound = self.vs_by_gateway.get(ref)
+            if bound is not None:
+                bound.pop(key, None)
+                if not bound:
+                    del self.vs_by_gateway[ref]

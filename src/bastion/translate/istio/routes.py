@@ -22,6 +22,7 @@ from bastion.ir.model import (
     WeightedBackend,
 )
 from bastion.translate.istio.backends import default_port, qualify
+from bastion.translate.istio.refs import gateway_refs
 from bastion.translate.istio.resources import Resources
 
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
@@ -35,24 +36,6 @@ def duration_ms(value: str) -> int | None:
     if not match:
         return None
     return int(float(match.group(1)) * UNIT_MS[match.group(2)])
-
-
-def gateway_refs(vs: istio.VirtualService, gateways: list[str]) -> set[tuple[str, str]]:
-    """The (namespace, name) of each Gateway a `gateways` list names. Short names are in the
-    VirtualService's namespace; `ns/name`, `./name` and the legacy FQDN form are also accepted."""
-    vs_namespace = vs.metadata.namespace or "default"
-    out = set()
-    for entry in gateways:
-        if "/" in entry:
-            namespace, _, name = entry.partition("/")
-            namespace = vs_namespace if namespace == "." else namespace
-        elif "." in entry:
-            name, _, rest = entry.partition(".")
-            namespace = rest.split(".", 1)[0]
-        else:
-            namespace, name = vs_namespace, entry
-        out.add((namespace, name))
-    return out
 
 
 def binds(vs: istio.VirtualService, gateways: list[str], gw_namespace: str, gw_name: str) -> bool:

@@ -7,9 +7,9 @@ from envoy.config.core.v3 import protocol_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as hpo
 
+from bastion.dataplane.envoy import naming
+from bastion.dataplane.envoy.builders import ads_config_source, seconds, socket_address, typed, u32
 from bastion.ir.model import Backend
-from bastion.translate.xds import naming
-from bastion.translate.xds.builders import ads_config_source, seconds, socket_address, typed, u32
 
 UNLIMITED = 4294967295  # Istio lifts Envoy's 1024 defaults: a gateway fans in many clients
 CONNECT_TIMEOUT_S = 10

@@ -1,5 +1,5 @@
 """The IR to Envoy xDS resources (the second translation seam)."""
 
-from bastion.translate.xds.resources import XdsResources, to_xds
+from bastion.dataplane.envoy.resources import XdsResources, to_xds
 
 __all__ = ["XdsResources", "to_xds"]

@@ -9,6 +9,8 @@ from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from google.protobuf import wrappers_pb2
 
+from bastion.dataplane.envoy import naming
+from bastion.dataplane.envoy.builders import ms, typed, u32
 from bastion.ir.model import (
     DirectResponse,
     Forward,
@@ -22,8 +24,6 @@ from bastion.ir.model import (
     StringMatch,
     VirtualHost,
 )
-from bastion.translate.xds import naming
-from bastion.translate.xds.builders import ms, typed, u32
 
 APPEND = base_pb2.HeaderValueOption.APPEND_IF_EXISTS_OR_ADD
 OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD

@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
 
+from bastion.dataplane.envoy.cluster import build_cluster, build_load_assignment
+from bastion.dataplane.envoy.listener import build_listener
+from bastion.dataplane.envoy.route import build_route_configuration
+from bastion.dataplane.envoy.secret import build_ca_secret, build_tls_secret
 from bastion.ir.model import GatewayConfig
 from bastion.memo import Memo
-from bastion.translate.xds.cluster import build_cluster, build_load_assignment
-from bastion.translate.xds.listener import build_listener
-from bastion.translate.xds.route import build_route_configuration
-from bastion.translate.xds.secret import build_ca_secret, build_tls_secret
 
 PREFIX = "type.googleapis.com/"
 LISTENER = PREFIX + "envoy.config.listener.v3.Listener"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from envoy.config.core.v3 import base_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2
 
+from bastion.dataplane.envoy import naming
 from bastion.ir.model import CaCredential, TlsCredential
-from bastion.translate.xds import naming
 
 
 def build_tls_secret(credential: TlsCredential) -> secret_pb2.Secret:

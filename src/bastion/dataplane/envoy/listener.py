@@ -13,10 +13,8 @@ from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import wrappers_pb2
 
-from bastion.ir.model import Listener, Server, TlsMode, TlsPolicy
-from bastion.memo import Memo
-from bastion.translate.xds import naming
-from bastion.translate.xds.builders import (
+from bastion.dataplane.envoy import naming
+from bastion.dataplane.envoy.builders import (
     ads_config_source,
     sds_secret_config,
     seconds,
@@ -24,6 +22,8 @@ from bastion.translate.xds.builders import (
     typed,
     u32,
 )
+from bastion.ir.model import Listener, Server, TlsMode, TlsPolicy
+from bastion.memo import Memo
 
 EDGE_BUFFER_LIMIT = 32 * 1024
 HANDSHAKE_TIMEOUT_S = 15

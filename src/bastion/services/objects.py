@@ -1,0 +1,135 @@
+"""kubectl's operations over the store: apply, create, delete, get. Admission runs here, so
+nothing refused is ever written; what is written reaches the build through the store's change
+feed, not through this service."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bastion.api import admission, core, kinds
+from bastion.api.admission import Admitted, Refused, StoreKey
+from bastion.errors import CredentialError
+from bastion.services.pipeline import Pipeline
+from bastion.store import ApplyOutcome, Store
+from bastion.translate.istio.credentials import check_pair
+
+log = logging.getLogger("bastion")
+
+
+def key_pair_problem(secret: core.Secret) -> str | None:
+    """Why a TLS Secret's certificate and key cannot be used together, or None."""
+    values = secret.values()
+    try:
+        check_pair(values.get("tls.crt", b""), values.get("tls.key", b""))
+    except CredentialError as exc:
+        return str(exc)
+    return None
+
+
+class ObjectService:
+    def __init__(self, store: Store, pipeline: Pipeline) -> None:
+        self.store = store
+        self.pipeline = pipeline
+
+    def apply(self, objects: list[Any], namespace: str, create_only: bool = False,
+              dry_run: bool = False, verify_key_pairs: bool = False) -> list[dict[str, Any]]:
+        """With `verify_key_pairs` (kubectl's `create secret tls`), a TLS Secret whose key does
+        not match its certificate is refused instead of stored and reported."""
+        results: list[dict[str, Any]] = []
+        accepted: list[tuple[int, Admitted]] = []
+        for raw in objects:
+            verdict = admission.admit(raw, namespace)
+            if isinstance(verdict, Refused):
+                log.warning("refused: %s", verdict.message)
+                results.append({"ok": False, "error": verdict.message, "reason": "Invalid"})
+                continue
+            warnings = [str(w) for w in verdict.warnings]
+            if isinstance(verdict.model, core.Secret):
+                warnings += admission.secret_use_warnings(verdict.model)
+                problem = key_pair_problem(verdict.model) if verify_key_pairs else None
+                if problem is not None:
+                    results.append({"ok": False, "reason": "BadKeyPair", "error": problem})
+                    continue
+            results.append({"ok": True, "resource": f"{verdict.info.resource}/{verdict.key.name}",
+                            "warnings": warnings})
+            accepted.append((len(results) - 1, verdict))
+        if create_only:
+            for index, verdict in accepted:
+                if self.store.get(verdict.key) is not None:
+                    results[index] = {"ok": False, "reason": "AlreadyExists", "error": (
+                        f"{verdict.info.resource} {verdict.key.name!r} already exists")}
+            accepted = [(i, v) for i, v in accepted if results[i]["ok"]]
+        if dry_run:
+            for index, _ in accepted:
+                results[index]["outcome"] = "configured (dry run)"
+            return results
+        self.pipeline.admitted({v.key: v.model for _, v in accepted})
+        try:
+            outcomes = self.store.apply([(v.key, v.body) for _, v in accepted])
+        finally:
+            self.pipeline.admitted({})
+        for (index, verdict), outcome in zip(accepted, outcomes, strict=True):
+            results[index]["outcome"] = str(outcome)
+            results[index]["revision"] = self.store.revision
+            if outcome != ApplyOutcome.UNCHANGED:
+                log.info("%s %s", str(verdict.key.ref), outcome)
+        return results
+
+    def resolve_kind(self, name: str) -> tuple[str, str] | None:
+        info = kinds.resolve_kind_name(name)
+        if info is not None:
+            return info.group, info.kind
+        word = name.lower()
+        for obj in self.store.all():
+            kind = obj.key.kind.lower()
+            if word in (kind, kind + "s", kind + "es"):
+                return obj.key.group, obj.key.kind
+        return None
+
+    def _key(self, group: str, kind: str, namespace: str, name: str
+             ) -> tuple[StoreKey, kinds.KindInfo]:
+        info = kinds.info_for(group, kind) or kinds.generic_kind_info(group, kind)
+        return StoreKey(group, kind, namespace if info.namespaced else "", name), info
+
+    def delete(self, targets: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+        """targets: (kind name as typed or exact kind, namespace, name)."""
+        results: list[dict[str, Any]] = []
+        keys: list[StoreKey] = []
+        for kind_name, namespace, name in targets:
+            resolved = self.resolve_kind(kind_name)
+            if resolved is None:
+                results.append({"ok": False, "reason": "NotFound", "error": (
+                    f'{name}: the server doesn\'t have a resource type "{kind_name}"')})
+                continue
+            key, info = self._key(*resolved, namespace, name)
+            if self.store.get(key) is None:
+                results.append({"ok": False, "reason": "NotFound", "error": (
+                    f'{info.resource} "{name}" not found')})
+                continue
+            keys.append(key)
+            results.append({"ok": True, "resource": f"{info.resource}/{name}",
+                            "outcome": "deleted"})
+        self.store.delete(keys)
+        return results
+
+    def get(self, kind_name: str, namespace: str | None, name: str | None
+            ) -> tuple[list[dict[str, Any]], str | None]:
+        resolved = self.resolve_kind(kind_name)
+        if resolved is None:
+            return [], f'the server doesn\'t have a resource type "{kind_name}"'
+        group, kind = resolved
+        info = kinds.info_for(group, kind) or kinds.generic_kind_info(group, kind)
+        objects = self.store.select(group, kind, namespace if info.namespaced else None)
+        if name is not None:
+            objects = [o for o in objects if o.key.name == name]
+            if not objects:
+                return [], f'{info.resource} "{name}" not found'
+        return [o.body for o in objects], None
+
+    def object_revision(self, kind_name: str, namespace: str, name: str) -> int | None:
+        resolved = self.resolve_kind(kind_name)
+        if resolved is None:
+            return None
+        obj = self.store.get(self._key(*resolved, namespace, name)[0])
+        return obj.revision if obj else None

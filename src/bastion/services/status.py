@@ -1,0 +1,22 @@
+"""`bastion status`: assembled from the parts that own each piece (the store's revision, the
+pipeline's build and problems, the gateways' streams, the credentials they hold, the Envoy
+process), none of which knows the others."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bastion.dataplane import DataPlane
+from bastion.services.pipeline import Pipeline
+from bastion.store import Store
+
+
+def gather(store: Store, pipeline: Pipeline, dataplane: DataPlane,
+           gateways: list[dict[str, Any]], envoy: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "revision": store.revision,
+        **pipeline.status(),
+        "gateways": gateways,
+        "secrets": dataplane.secrets(),
+        "envoy": envoy,
+    }

@@ -1,1 +1,0 @@
-"""Snapshots of Envoy resources and the sans-I/O xDS protocol that delivers them."""

@@ -6,7 +6,8 @@ For each N it starts a fresh `bastion serve` with real Envoy and reports: time f
 of `bastion apply` to the gateway's ACK of everything (`bastion wait`), control-plane resident
 memory and CPU time, Envoy's resident memory, bytes pushed per xDS type; then the cost of one
 change at that size: one secret rotated (latency to the first handshake with the new serial,
-resources pushed) and one route edited (latency to ACK, resources pushed). Writes
+the control plane's build time, resources pushed) and one route edited (latency to ACK, build
+time, resources pushed). Writes
 bench/results/scale.json and bench/results/scale.png. A benchmark: it asserts nothing.
 """
 
@@ -109,7 +110,8 @@ def measure(n: int, changes: int) -> dict[str, Any]:
         }
         # One secret rotated, many times: latency to the first handshake with the new serial.
         before = pushed(bastion)
-        latencies = []
+        latencies: list[float] = []
+        builds: list[float] = []
         target = n // 2
         for k in range(changes):
             serial = 1000 + k
@@ -121,18 +123,21 @@ def measure(n: int, changes: int) -> dict[str, Any]:
                 if time.perf_counter() - done > 30:
                     raise TimeoutError("rotation not seen in 30 s")
             latencies.append((time.perf_counter() - done) * 1000)
-        result["rotation"] = {**summarize(latencies),
+            builds.append(bastion.status()["lastBuildMs"])
+        result["rotation"] = {**summarize(latencies), "build_ms": summarize(builds),
                               "pushed_per_change": _per(delta(pushed(bastion), before), changes)}
         # One route edited: latency until the gateway ACKs it.
         before = pushed(bastion)
-        edits = []
+        edits: list[float] = []
+        edit_builds: list[float] = []
         for k in range(max(5, changes // 3)):
             body = json.dumps(virtual_service(target, f"edit-{k}"))
             t0 = time.perf_counter()
             bastion.cli("apply", "-f", "-", input=body)
             bastion.cli("wait", "--timeout", "120s", "vs", f"vs-{target}")
             edits.append((time.perf_counter() - t0) * 1000)
-        result["route_edit"] = {**summarize(edits),
+            edit_builds.append(bastion.status()["lastBuildMs"])
+        result["route_edit"] = {**summarize(edits), "build_ms": summarize(edit_builds),
                                 "pushed_per_change": _per(delta(pushed(bastion), before),
                                                           len(edits))}
         result["last_build_ms"] = bastion.status()["lastBuildMs"]

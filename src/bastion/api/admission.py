@@ -7,7 +7,6 @@ it offline.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -208,14 +207,14 @@ def _normalise_secret(
     ref: ObjectRef, body: dict[str, Any], secret: core.Secret
 ) -> tuple[dict[str, Any], core.Secret, list[Diagnostic]]:
     """Fold stringData into data as the API server does, and apply the tls type's key rule."""
-    values = secret.values()
+    entries = secret.entries()
     problems = []
     if secret.type == core.TLS_SECRET_TYPE:
         for key in ("tls.crt", "tls.key"):
-            if key not in values:
+            if key not in entries:
                 problems.append(Diagnostic(ref, f"data[{key}]", "Invalid",
                                            f"required for a Secret of type {secret.type}"))
-    data = {k: base64.b64encode(v).decode() for k, v in sorted(values.items())}
+    data = dict(sorted(secret.encoded().items()))
     body = {k: v for k, v in body.items() if k != "stringData"}
     body["data"] = data
     body.setdefault("type", secret.type)
@@ -230,6 +229,6 @@ def secret_use_warnings(secret: core.Secret) -> list[str]:
         warnings.append(
             f"secret {name!r}: names starting with 'istio' or 'prometheus' are never used by a "
             "gateway")
-    if "token" in secret.values():
+    if "token" in secret.entries():
         warnings.append(f"secret {name!r}: a secret with a 'token' key is never used by a gateway")
     return warnings

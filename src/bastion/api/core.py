@@ -9,6 +9,7 @@ import ipaddress
 from pydantic import Field, field_validator
 
 from bastion.api.base import ObjectMeta, lenient
+from bastion.ir.secret import PrivateBytes
 
 TLS_SECRET_TYPE = "kubernetes.io/tls"
 
@@ -20,11 +21,19 @@ class CoreObject:
     metadata: ObjectMeta
 
 
+# The entries a gateway reads a private key from (Istio's two formats).
+PRIVATE_KEY_ENTRIES = frozenset({"tls.key", "key"})
+
+
 @lenient
 class Secret(CoreObject):
+    """A Secret as admitted. Its values are kept encoded and out of `repr`; a private key is
+    only ever decoded into `PrivateBytes` (`private_key`), whose every printable form is
+    redacted."""
+
     type: str = "Opaque"
-    data: dict[str, str] = Field(default_factory=dict)
-    string_data: dict[str, str] = Field(default_factory=dict)
+    data: dict[str, str] = Field(default_factory=dict, repr=False)
+    string_data: dict[str, str] = Field(default_factory=dict, repr=False)
     immutable: bool | None = None
 
     @field_validator("data")
@@ -37,11 +46,40 @@ class Secret(CoreObject):
                 raise ValueError(f"value of key {key!r} is not valid base64") from None
         return data
 
+    def entries(self) -> set[str]:
+        """The names of every value, `data` and `stringData` together."""
+        return set(self.data) | set(self.string_data)
+
+    def encoded(self) -> dict[str, str]:
+        """Every value base64-encoded, `stringData` winning over `data` as the API server
+        merges them; nothing is decoded."""
+        out = dict(self.data)
+        out.update({k: base64.b64encode(v.encode()).decode() for k, v in self.string_data.items()})
+        return out
+
+    def value(self, entry: str) -> bytes | None:
+        """A value that is not a private key, decoded."""
+        if entry in PRIVATE_KEY_ENTRIES:
+            raise KeyError(f"{entry!r} holds a private key; use private_key()")
+        if entry in self.string_data:
+            return self.string_data[entry].encode()
+        if entry in self.data:
+            return base64.b64decode(self.data[entry] or "")
+        return None
+
     def values(self) -> dict[str, bytes]:
-        """The decoded contents, `stringData` winning over `data` as the API server merges them."""
-        decoded = {k: base64.b64decode(v or "") for k, v in self.data.items()}
-        decoded.update({k: v.encode() for k, v in self.string_data.items()})
-        return decoded
+        """Every value that is not a private key, decoded."""
+        return {k: v for k in sorted(self.entries() - PRIVATE_KEY_ENTRIES)
+                if (v := self.value(k)) is not None}
+
+    def private_key(self, entry: str) -> PrivateBytes | None:
+        if entry not in PRIVATE_KEY_ENTRIES:
+            raise KeyError(f"{entry!r} is not a private-key entry")
+        if entry in self.string_data:
+            return PrivateBytes(self.string_data[entry].encode())
+        if entry in self.data:
+            return PrivateBytes(base64.b64decode(self.data[entry] or ""))
+        return None
 
 
 @lenient

@@ -20,6 +20,7 @@ from bastion.cli.common import State
 # verb -> "module:attribute"
 COMMANDS = {
     "serve": "bastion.cli.serve:serve_command",
+    "gateway": "bastion.cli.gateway:gateway_command",
     "apply": "bastion.cli.resources:apply",
     "create": "bastion.cli.resources:create",
     "delete": "bastion.cli.resources:delete",

@@ -7,7 +7,7 @@ REDACTED = "[redacted]"
 
 class PrivateBytes:
     """Holds key material. `repr`, `str` and YAML dumps never show it; only `.reveal()` does, and
-    only the xDS builder calls that."""
+    only what checks a key and the data plane's builders call that."""
 
     __slots__ = ("_value",)
 
@@ -22,8 +22,11 @@ class PrivateBytes:
 
     __str__ = __repr__
 
+    def __len__(self) -> int:
+        return len(self._value)
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, PrivateBytes) and other._value == self._value
 
-    def __hash__(self) -> int:
-        return hash(self._value)
+    # Never a dictionary key: no cache may be keyed by key material.
+    __hash__ = None  # type: ignore[assignment]

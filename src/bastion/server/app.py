@@ -9,7 +9,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,11 +16,11 @@ import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc
 
 from bastion.dataplane.envoy.ads import AggregatedDiscovery
-from bastion.dataplane.envoy.bootstrap import build_bootstrap
 from bastion.dataplane.envoy.cache import SnapshotCache
 from bastion.dataplane.envoy.connections import Connections
 from bastion.dataplane.envoy.driver import EnvoyDataPlane
-from bastion.dataplane.envoy.supervisor import DRAIN_TIME_S, EnvoySupervisor
+from bastion.dataplane.envoy.supervisor import DRAIN_TIME_S, for_gateway
+from bastion.errors import ServerUnavailable
 from bastion.server.api import serve_api
 from bastion.server.handlers import Handlers
 from bastion.services.objects import ObjectService
@@ -53,11 +52,11 @@ def prepare_state_dir(path: Path) -> None:
     os.chmod(path, 0o700)
 
 
-def setup_logging(state_dir: Path, level: str) -> None:
+def setup_logging(state_dir: Path, level: str, file_name: str = "bastion.log") -> None:
     root = logging.getLogger("bastion")
     root.setLevel(level)
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
-    file_handler = logging.FileHandler(state_dir / "bastion.log")
+    file_handler = logging.FileHandler(state_dir / file_name)
     file_handler.setFormatter(formatter)
     stream = logging.StreamHandler()
     stream.setFormatter(formatter)
@@ -97,14 +96,9 @@ async def serve(config: ServeConfig) -> None:
 
     supervisor = None
     if config.run_envoy:
-        labels = config.workload.label_map
-        bootstrap = build_bootstrap(
-            node_id=f"router~{config.gateway_name}.{config.workload.namespace}~"
-                    f"{socket.gethostname()}",
-            cluster=config.gateway_name, namespace=config.workload.namespace, labels=labels,
-            xds_socket=str(xds_path), stats_prefixes=config.envoy_stats_prefixes)
-        supervisor = EnvoySupervisor(state, bootstrap, concurrency=config.concurrency,
-                                     log_level=config.envoy_log_level)
+        supervisor = for_gateway(state, xds_path, config.workload, config.gateway_name,
+                                 config.concurrency, config.envoy_log_level,
+                                 config.envoy_stats_prefixes)
     api = await serve_api(state / "api.sock", Handlers(
         objects, pipeline, dataplane, connections, supervisor, config.options))
     builder = asyncio.create_task(pipeline.run())
@@ -115,11 +109,7 @@ async def serve(config: ServeConfig) -> None:
              ",".join(f"{k}={v}" for k, v in config.workload.labels),
              ",".join(f"{a}->{b}" for a, b in config.options.port_map) or "as declared")
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_signalled()
     log.info("shutting down")
     api.close()
     builder.cancel()
@@ -131,3 +121,29 @@ async def serve(config: ServeConfig) -> None:
     store.close()
     for path in (state / "api.sock", xds_path):
         path.unlink(missing_ok=True)
+
+
+async def until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def run_gateway(state_dir: Path, name: str, workload: Workload,
+                      concurrency: int | None, envoy_log_level: str, log_level: str) -> None:
+    """`bastion gateway`: one more Envoy for the control plane in `state_dir`, declaring its own
+    group; it receives only the Gateways that select it, and only their credentials. SIGTERM
+    stops it; the control plane is not touched."""
+    xds_path = state_dir / "xds.sock"
+    if not xds_path.exists():
+        raise ServerUnavailable(f"no control plane at {state_dir}: start `bastion serve` first")
+    home = state_dir / "gateways" / name
+    prepare_state_dir(home)
+    setup_logging(home, log_level, "gateway.log")
+    supervisor = for_gateway(home, xds_path, workload, name, concurrency, envoy_log_level)
+    await supervisor.start()
+    log.info("gateway %s (group %s) started; Envoy files in %s", name, workload, home)
+    await until_signalled()
+    await supervisor.stop()

@@ -10,6 +10,7 @@ from typing import Any
 from bastion.api import admission, core, kinds
 from bastion.api.admission import Admitted, Refused, StoreKey
 from bastion.errors import CredentialError
+from bastion.ir.secret import PrivateBytes
 from bastion.services.pipeline import Pipeline
 from bastion.store import ApplyOutcome, Store
 from bastion.translate.istio.credentials import check_pair
@@ -19,9 +20,8 @@ log = logging.getLogger("bastion")
 
 def key_pair_problem(secret: core.Secret) -> str | None:
     """Why a TLS Secret's certificate and key cannot be used together, or None."""
-    values = secret.values()
     try:
-        check_pair(values.get("tls.crt", b""), values.get("tls.key", b""))
+        check_pair(secret.value("tls.crt") or b"", secret.private_key("tls.key") or PrivateBytes(b""))
     except CredentialError as exc:
         return str(exc)
     return None

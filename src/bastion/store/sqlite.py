@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ class StoredObject:
 
     key: StoreKey
     revision: int
-    text: str
+    text: str = field(repr=False)  # may hold a Secret's key material
 
     @property
     def body(self) -> dict[str, Any]:
@@ -143,9 +143,9 @@ class Store:
                 meta = dict(body.get("metadata", {}))
                 meta["resourceVersion"] = str(revision)
                 if old_body is not None:
-                    for field in ("uid", "creationTimestamp"):
-                        if field in old_body.get("metadata", {}):
-                            meta[field] = old_body["metadata"][field]
+                    for kept in ("uid", "creationTimestamp"):
+                        if kept in old_body.get("metadata", {}):
+                            meta[kept] = old_body["metadata"][kept]
                 else:
                     meta["uid"] = str(uuid.uuid4())
                     meta["creationTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -52,9 +52,11 @@ def to_xds(config: GatewayConfig, memo: Memo | None = None) -> XdsResources:
             out[ENDPOINT][cluster.name] = memo.get(
                 ("eds", backend), lambda b=backend: build_load_assignment(b))
     for credential in config.tls_credentials:
-        secret = memo.get(("sds", credential), lambda c=credential: build_tls_secret(c))
+        # By identity: a credential holds key material, and no cache is keyed by that.
+        secret = memo.get(("sds", id(credential)), lambda c=credential: build_tls_secret(c),
+                          pins=credential)
         out[SECRET][secret.name] = secret
     for ca in config.ca_credentials:
-        secret = memo.get(("sds", ca), lambda c=ca: build_ca_secret(c))
+        secret = memo.get(("sds", id(ca)), lambda c=ca: build_ca_secret(c), pins=ca)
         out[SECRET][secret.name] = secret
     return XdsResources(out)

@@ -12,12 +12,16 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bastion.dataplane.envoy.bootstrap import build_bootstrap
+from bastion.ir.workload import Workload
 
 log = logging.getLogger("bastion.envoy")
 
@@ -239,3 +243,15 @@ class EnvoySupervisor:
             "adopted": self.adopted,
             "uptimeSeconds": round(time.time() - self.started_at, 1) if self.pid else 0,
         }
+
+
+def for_gateway(state_dir: Path, xds_socket: Path, workload: Workload, name: str,
+                concurrency: int | None = None, log_level: str = "info",
+                stats_prefixes: tuple[str, ...] = ()) -> EnvoySupervisor:
+    """A supervised Envoy that declares itself gateway `name` of group `workload` (Istio's node
+    id and metadata) to the control plane on `xds_socket`; its files live in `state_dir`."""
+    bootstrap = build_bootstrap(
+        node_id=f"router~{name}.{workload.namespace}~{socket.gethostname()}",
+        cluster=name, namespace=workload.namespace, labels=workload.label_map,
+        xds_socket=str(xds_socket), stats_prefixes=stats_prefixes)
+    return EnvoySupervisor(state_dir, bootstrap, concurrency=concurrency, log_level=log_level)

@@ -55,13 +55,13 @@ def credential_name(value: str) -> str:
     return value
 
 
-def _refuse_reserved(secret: core.Secret, values: dict[str, bytes]) -> None:
+def _refuse_reserved(secret: core.Secret) -> None:
     name = secret.metadata.name
     if name.startswith(("istio", "prometheus")):
         raise CredentialError(
             f"secret {secret.metadata.namespace}/{name}: names starting with 'istio' or "
             "'prometheus' are not used by gateways")
-    if "token" in values:
+    if "token" in secret.entries():
         raise CredentialError(
             f"secret {secret.metadata.namespace}/{name}: carries a 'token' key, so it is not "
             "used by gateways")
@@ -85,9 +85,9 @@ def summarize(cert: x509.Certificate) -> CertificateSummary:
     )
 
 
-@lru_cache(maxsize=4096)
-def check_pair(chain: bytes, key: bytes) -> CertificateSummary:
-    """Parse and match a chain and key; cached because the same bytes are checked on every build."""
+def check_pair(chain: bytes, key: PrivateBytes) -> CertificateSummary:
+    """Parse and match a chain and key. Not cached here (no cache may be keyed by key bytes):
+    the build checks each Secret object once and keeps the result while the object lives."""
     try:
         certs = load_certificates(chain)
     except ValueError:
@@ -96,7 +96,7 @@ def check_pair(chain: bytes, key: bytes) -> CertificateSummary:
         # cryptography's RSA consistency check costs ~40 ms a key (400 s at 10,000 hosts); the
         # signature probe below proves the key works for a fraction of that.
         private_key = serialization.load_pem_private_key(
-            key, password=None, unsafe_skip_rsa_key_validation=True)
+            key.reveal(), password=None, unsafe_skip_rsa_key_validation=True)
     except TypeError:
         raise CredentialError("private key is encrypted; a gateway needs it unencrypted") from None
     except (ValueError, Exception):
@@ -156,15 +156,17 @@ def _check_ca(bundle: bytes, crl: bytes | None) -> tuple[CertificateSummary, ...
     return tuple(summarize(c) for c in certs)
 
 
-def _pick_pair(secret: core.Secret, values: dict[str, bytes]) -> tuple[bytes, bytes, str]:
+def _pick_pair(secret: core.Secret) -> tuple[bytes, PrivateBytes, str]:
     for cert_key, key_key in (("cert", "key"), ("tls.crt", "tls.key")):
-        if values.get(cert_key) and values.get(key_key):
-            return values[cert_key], values[key_key], cert_key
+        chain, key = secret.value(cert_key), secret.private_key(key_key)
+        if chain and key:
+            return chain, key, cert_key
     ref = f"{secret.metadata.namespace}/{secret.metadata.name}"
+    entries = secret.entries()
     for cert_key, key_key in (("cert", "key"), ("tls.crt", "tls.key")):
-        if cert_key in values and key_key in values:
+        if cert_key in entries and key_key in entries:
             raise CredentialError(f"secret {ref}: keys {cert_key!r} and {key_key!r} are empty")
-    found = ", ".join(sorted(values)) or "none"
+    found = ", ".join(sorted(entries)) or "none"
     raise CredentialError(
         f"secret {ref}: needs keys 'tls.crt' and 'tls.key' (or 'cert' and 'key'); found: {found}")
 
@@ -176,18 +178,17 @@ def tls_credential(lookup: SecretLookup, name: str) -> TlsCredential:
     secret = lookup.get(name)
     if secret is None:
         raise CredentialError(f"secret {lookup.namespace}/{name} not found")
-    values = secret.values()
-    _refuse_reserved(secret, values)
-    chain, key, used = _pick_pair(secret, values)
+    _refuse_reserved(secret)
+    chain, key, used = _pick_pair(secret)
     try:
         summary = check_pair(chain, key)
     except CredentialError as exc:
         raise CredentialError(f"secret {lookup.namespace}/{name}: {exc}") from None
-    staple = values.get("tls.ocsp-staple") if used == "tls.crt" else None
+    staple = secret.value("tls.ocsp-staple") if used == "tls.crt" else None
     return TlsCredential(
         name=name,
         certificate_chain=chain,
-        private_key=PrivateBytes(key),
+        private_key=key,
         source=ObjectRef("Secret", lookup.namespace, name),
         summary=summary,
         ocsp_staple=staple or None,
@@ -203,7 +204,7 @@ def ca_credential(lookup: SecretLookup, name: str) -> CaCredential:
         raise CredentialError(f"secret {lookup.namespace}/{name} not found")
     for secret in candidates:
         values = secret.values()
-        _refuse_reserved(secret, values)
+        _refuse_reserved(secret)
         for ca_key, crl_key in (("cacert", "crl"), ("ca.crt", "ca.crl")):
             if values.get(ca_key):
                 crl = values.get(crl_key) or None

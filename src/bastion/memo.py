@@ -35,7 +35,8 @@ class Memo:
             else:
                 self.hits += 1
             self._current[key] = entry
-        return entry[1]  # type: ignore[no-any-return]
+        result: T = entry[1]
+        return result
 
     def advance(self) -> None:
         """A translation finished: keep what it used, forget the rest."""

@@ -8,7 +8,7 @@ import warnings
 from cryptography import x509
 from cryptography.utils import CryptographyDeprecationWarning
 
-from bastion.ir.secret import REDACTED
+from bastion.private import REDACTED
 
 
 def load_certificates(pem: bytes) -> list[x509.Certificate]:

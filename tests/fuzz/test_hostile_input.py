@@ -210,8 +210,8 @@ def test_odd_certificate_extensions_are_served() -> None:
 
 
 def test_duplicate_names_in_one_apply_keep_the_last(tmp_path: Path) -> None:
-    from bastion.api.admission import StoreKey
     from bastion.store import Store
+    from bastion.store.keys import StoreKey
 
     store = Store(tmp_path / "s.db")
     key = StoreKey("", "ConfigMap", "default", "dup")
@@ -296,9 +296,9 @@ def test_route_fast_path_equals_full_translation(data: st.DataObject) -> None:
     """After any change to VirtualServices, the build's short path (re-translating only the
     servers they affect) gives what a full build gives, and the Envoy driver's rendering of
     its delta on the previous snapshot holds exactly the resources a whole rendering holds."""
-    from bastion.api.admission import StoreKey
     from bastion.api.istio import VirtualService
     from bastion.memo import Memo
+    from bastion.store.keys import StoreKey
 
     def models_of(objects: list[Any]) -> list[Any]:
         return [v.model for v in map(admit, objects)

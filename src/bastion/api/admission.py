@@ -7,11 +7,12 @@ it offline.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from bastion.api import core, istio, validation
 from bastion.api.base import validate
@@ -23,6 +24,7 @@ from bastion.api.kinds import (
     split_api_version,
 )
 from bastion.diag import Diagnostic, ObjectRef, Severity, one_line
+from bastion.store.keys import StoreKey
 
 MODELS: dict[tuple[str, str], type[Any]] = {
     (ISTIO_NETWORKING, "Gateway"): istio.Gateway,
@@ -34,25 +36,11 @@ MODELS: dict[tuple[str, str], type[Any]] = {
     ("discovery.k8s.io", "EndpointSlice"): core.EndpointSlice,
 }
 
-SEMANTIC_CHECKS = {
+SEMANTIC_CHECKS: dict[type, Callable[[Any], Iterator[tuple[str, str]]]] = {
     istio.Gateway: validation.gateway_problems,
     istio.VirtualService: validation.virtual_service_problems,
     istio.ServiceEntry: validation.service_entry_problems,
 }
-
-
-@dataclass(frozen=True)
-class StoreKey:
-    """Where an object lives in the store: kinds of different groups never collide."""
-
-    group: str
-    kind: str
-    namespace: str
-    name: str
-
-    @property
-    def ref(self) -> ObjectRef:
-        return ObjectRef(self.kind, self.namespace, self.name)
 
 
 @dataclass(frozen=True)
@@ -87,7 +75,7 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: ErrorDetails) -> str:
     kind = error["type"]
     if kind in ("missing", "missing_keyword_only_argument", "missing_argument"):
         return "required"
@@ -135,7 +123,8 @@ def admit(raw: Any, default_namespace: str = "default") -> Admitted | Refused:
         return Refused(ref, (Diagnostic(ref, "", "Invalid", "an object must be a mapping"),))
     api_version = raw.get("apiVersion")
     kind = raw.get("kind")
-    metadata = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+    given = raw.get("metadata")
+    metadata: dict[str, Any] = given if isinstance(given, dict) else {}
     name = metadata.get("name") if isinstance(metadata.get("name"), str) else ""
     shown_kind = kind if isinstance(kind, str) and kind else "<unknown>"
     if not isinstance(api_version, str) or not api_version:
@@ -200,7 +189,7 @@ def admit_all(objects: Iterable[Any]) -> tuple[list[Any], list[str]]:
 def _semantic(model: object) -> Iterator[tuple[str, str]]:
     check = SEMANTIC_CHECKS.get(type(model))
     if check is not None:
-        yield from check(model)  # type: ignore[operator]
+        yield from check(model)
 
 
 def _normalise_secret(

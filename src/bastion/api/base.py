@@ -26,7 +26,9 @@ _LENIENT = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ig
 
 def _model(config: ConfigDict) -> Callable[[type[T]], type[T]]:
     def decorate(cls: type[T]) -> type[T]:
-        return dataclass(config=config, frozen=True, slots=True, kw_only=True)(cls)  # type: ignore[no-any-return]
+        made: type[T] = dataclass(config=config, frozen=True, slots=True, kw_only=True)(
+            cls)  # type: ignore[assignment]
+        return made
     return decorate
 
 
@@ -43,12 +45,13 @@ def _adapter(cls: type[Any]) -> TypeAdapter[Any]:
 
 def validate(cls: type[T], data: Any) -> T:
     """Build and check a model from wire data; raises pydantic's ValidationError."""
-    return _adapter(cls).validate_python(data)  # type: ignore[no-any-return]
+    result: T = _adapter(cls).validate_python(data)  # type: ignore[arg-type]
+    return result
 
 
 def dump(model: Any, **options: Any) -> Any:
     """A model back to plain data (options as for pydantic's `dump_python`)."""
-    return _adapter(type(model)).dump_python(model, **options)
+    return _adapter(type(model)).dump_python(model, **options)  # type: ignore[arg-type]
 
 
 @lenient

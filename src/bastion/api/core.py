@@ -9,7 +9,7 @@ import ipaddress
 from pydantic import Field, field_validator
 
 from bastion.api.base import ObjectMeta, lenient
-from bastion.ir.secret import PrivateBytes
+from bastion.private import PrivateBytes
 
 TLS_SECRET_TYPE = "kubernetes.io/tls"
 

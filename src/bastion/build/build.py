@@ -15,12 +15,12 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from bastion.api.admission import StoreKey
 from bastion.build.inputs import Inputs
 from bastion.diag import Diagnostic
 from bastion.ir.model import RouteTableKey, Server
 from bastion.ir.workload import Workload
 from bastion.memo import Memo
+from bastion.store.keys import StoreKey
 from bastion.translate.istio import (
     IrResult,
     Options,

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bastion.api import admission
-from bastion.api.admission import Admitted, StoreKey
+from bastion.api.admission import Admitted
+from bastion.store.keys import StoreKey
 from bastion.translate.istio import Resources
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 import yaml
@@ -13,6 +14,8 @@ import yaml
 from bastion.cli.common import fail
 from bastion.cli.loader import load_manifests
 from bastion.errors import InputError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _run(files: tuple[str, ...], gateway_namespace: str, labels: tuple[str, ...],
@@ -34,7 +37,7 @@ def _run(files: tuple[str, ...], gateway_namespace: str, labels: tuple[str, ...]
     return refused, result.gateways[workload]
 
 
-def _options(f):  # type: ignore[no-untyped-def]
+def _options(f: F) -> F:
     f = click.option("-f", "--filename", "files", multiple=True, help="File, directory or -.")(f)
     f = click.option("--gateway-namespace", default="istio-system", show_default=True)(f)
     f = click.option("--gateway-label", "labels", multiple=True, metavar="KEY=VALUE")(f)

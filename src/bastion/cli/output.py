@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from bastion.api import kinds
-from bastion.ir.secret import REDACTED
+from bastion.private import REDACTED
 
 PRIVATE_KEY_NAMES = {"tls.key", "key"}
 

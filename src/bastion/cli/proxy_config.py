@@ -36,7 +36,8 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def secret_rows(configs: list[dict[str, Any]], status: str) -> list[list[str]]:
-    from bastion.translate.istio.credentials import load_certificates, summarize
+    from bastion.pem import load_certificates
+    from bastion.translate.istio.credentials import summarize
 
     rows = []
     for entry in configs:

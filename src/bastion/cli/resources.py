@@ -200,10 +200,11 @@ def get(state: State, kind: str, names: tuple[str, ...], fmt: str | None,
     from bastion.cli import output
 
     if "/" in kind and not names:
-        kind, name = kind.split("/", 1)
-        names = (name,)
+        kind, single = kind.split("/", 1)
+        names = (single,)
     items: list[dict[str, Any]] = []
-    for name in names or (None,):
+    wanted: tuple[str | None, ...] = names or (None,)
+    for name in wanted:
         answer = state.call({"op": "get", "kind": kind, "name": name, "namespace": state.ns,
                              "allNamespaces": all_namespaces})
         if not answer.get("ok"):

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from bastion.diag import ObjectRef
-from bastion.ir.secret import PrivateBytes
+from bastion.private import PrivateBytes
 
 
 class TlsMode(StrEnum):

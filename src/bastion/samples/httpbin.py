@@ -11,7 +11,7 @@ def serve(host: str, port: int) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         logging.getLogger("httpbin").setLevel(logging.ERROR)
-        from httpbin import app  # type: ignore[import-untyped]
+        from httpbin import app
     from werkzeug.serving import WSGIRequestHandler, run_simple
 
     WSGIRequestHandler.protocol_version = "HTTP/1.1"

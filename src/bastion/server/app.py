@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from envoy.service.discovery.v3 import ads_pb2_grpc
 
-from bastion.dataplane.envoy.ads import AggregatedDiscovery
+from bastion.dataplane.envoy.ads import add_to_server as add_ads
 from bastion.dataplane.envoy.cache import SnapshotCache
 from bastion.dataplane.envoy.connections import Connections
 from bastion.dataplane.envoy.driver import EnvoyDataPlane
@@ -84,8 +83,7 @@ async def serve(config: ServeConfig) -> None:
         ("grpc.max_receive_message_length", MAX_MESSAGE),
         ("grpc.max_send_message_length", MAX_MESSAGE),
     ])
-    ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(
-        AggregatedDiscovery(cache, connections), server)
+    add_ads(server, cache, connections)
     server.add_insecure_port(f"unix:{xds_path}")
     old_umask = os.umask(0o177)
     try:

@@ -8,11 +8,12 @@ import logging
 from typing import Any
 
 from bastion.api import admission, core, kinds
-from bastion.api.admission import Admitted, Refused, StoreKey
+from bastion.api.admission import Admitted, Refused
 from bastion.errors import CredentialError
-from bastion.ir.secret import PrivateBytes
+from bastion.private import PrivateBytes
 from bastion.services.pipeline import Pipeline
 from bastion.store import ApplyOutcome, Store
+from bastion.store.keys import StoreKey
 from bastion.translate.istio.credentials import check_pair
 
 log = logging.getLogger("bastion")

@@ -16,13 +16,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bastion.api.admission import StoreKey
 from bastion.build import Build, Inputs, build
 from bastion.dataplane import DataPlane
 from bastion.diag import Diagnostic, ObjectRef, Severity
 from bastion.ir.workload import Workload
 from bastion.memory import release_free_memory
 from bastion.store import Change, Store, StoredObject
+from bastion.store.keys import StoreKey
 from bastion.translate.istio import Options
 
 log = logging.getLogger("bastion")

@@ -22,7 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from bastion.api.admission import StoreKey
+from bastion.store.keys import StoreKey
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -55,7 +55,8 @@ class StoredObject:
 
     @property
     def body(self) -> dict[str, Any]:
-        return json.loads(self.text)  # type: ignore[no-any-return]
+        body: dict[str, Any] = json.loads(self.text)
+        return body
 
     @classmethod
     def of(cls, key: StoreKey, revision: int, body: dict[str, Any]) -> StoredObject:

@@ -8,8 +8,8 @@ import dataclasses
 from enum import Enum
 from typing import Any
 
-from bastion.ir.secret import REDACTED, PrivateBytes
 from bastion.pem import describe_pem
+from bastion.private import REDACTED, PrivateBytes
 
 
 def ir_to_data(value: Any) -> Any:

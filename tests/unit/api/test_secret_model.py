@@ -8,9 +8,10 @@ import base64
 import pytest
 
 from bastion.api import core
-from bastion.api.admission import StoreKey, admit
-from bastion.ir.secret import REDACTED, PrivateBytes
+from bastion.api.admission import admit
+from bastion.private import REDACTED, PrivateBytes
 from bastion.store import StoredObject
+from bastion.store.keys import StoreKey
 
 KEY = b"-----BEGIN PRIVATE KEY-----\nTOPSECRETKEYMATERIAL\n-----END PRIVATE KEY-----\n"
 

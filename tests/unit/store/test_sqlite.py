@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bastion.api.admission import StoreKey
 from bastion.store import ApplyOutcome, Store
+from bastion.store.keys import StoreKey
 
 KEY = StoreKey("", "Secret", "istio-system", "a")
 

@@ -115,3 +115,9 @@ class AggregatedDiscovery(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         await context.abort(grpc.StatusCode.UNIMPLEMENTED,
                             "bastion serves state-of-the-world ADS only")
         yield discovery_pb2.DeltaDiscoveryResponse()  # pragma: no cover (unreachable)
+
+
+def add_to_server(server: grpc.aio.Server, cache: SnapshotCache, connections: Connections) -> None:
+    """Serve ADS from `cache` on `server`."""
+    ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(
+        AggregatedDiscovery(cache, connections), server)

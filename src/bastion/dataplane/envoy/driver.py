@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 from bastion.build import Build, GatewayBuild
 from bastion.dataplane.envoy import naming
@@ -60,10 +61,10 @@ def render(previous: Snapshot | None, gateway: GatewayBuild, generation: int,
                   for s in delta.servers}
         snapshot = snapshot.with_resources(ROUTE, routes, generation)
     if delta.backends:
-        clusters = {naming.cluster(b.ref): memo.get(("cds", b), lambda b=b: build_cluster(b))
+        clusters = {naming.cluster(b.ref): memo.get(("cds", b), partial(build_cluster, b))
                     for b in config.backends}
         endpoints = {naming.cluster(b.ref): memo.get(("eds", b),
-                                                     lambda b=b: build_load_assignment(b))
+                                                     partial(build_load_assignment, b))
                      for b in config.backends
                      if clusters[naming.cluster(b.ref)].HasField("eds_cluster_config")}
         gone = [n for n in snapshot.of(CLUSTER) if n not in clusters]

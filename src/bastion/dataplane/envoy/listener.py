@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from envoy.config.core.v3 import base_pb2, protocol_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
@@ -63,7 +65,7 @@ def _build_listener(listener: Listener, memo: Memo) -> listener_pb2.Listener:
             typed_config=typed(tls_inspector_pb2.TlsInspector()),
         ))
     out.filter_chains.extend(
-        memo.get(("chain", _chain_key(s)), lambda s=s: _filter_chain(s))
+        memo.get(("chain", _chain_key(s)), partial(_filter_chain, s))
         for s in listener.servers)
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 from google.protobuf.message import Message
 
@@ -43,20 +44,20 @@ def to_xds(config: GatewayConfig, memo: Memo | None = None) -> XdsResources:
         built = build_listener(listener, memo)
         out[LISTENER][built.name] = built
         for server in listener.servers:
-            routes = memo.get(("rds", server), lambda s=server: build_route_configuration(s))
+            routes = memo.get(("rds", server), partial(build_route_configuration, server))
             out[ROUTE][routes.name] = routes
     for backend in config.backends:
-        cluster = memo.get(("cds", backend), lambda b=backend: build_cluster(b))
+        cluster = memo.get(("cds", backend), partial(build_cluster, backend))
         out[CLUSTER][cluster.name] = cluster
         if cluster.HasField("eds_cluster_config"):
             out[ENDPOINT][cluster.name] = memo.get(
-                ("eds", backend), lambda b=backend: build_load_assignment(b))
+                ("eds", backend), partial(build_load_assignment, backend))
     for credential in config.tls_credentials:
         # By identity: a credential holds key material, and no cache is keyed by that.
-        secret = memo.get(("sds", id(credential)), lambda c=credential: build_tls_secret(c),
+        secret = memo.get(("sds", id(credential)), partial(build_tls_secret, credential),
                           pins=credential)
         out[SECRET][secret.name] = secret
     for ca in config.ca_credentials:
-        secret = memo.get(("sds", id(ca)), lambda c=ca: build_ca_secret(c), pins=ca)
+        secret = memo.get(("sds", id(ca)), partial(build_ca_secret, ca), pins=ca)
         out[SECRET][secret.name] = secret
     return XdsResources(out)

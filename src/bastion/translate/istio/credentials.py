@@ -21,8 +21,8 @@ from bastion.api import core
 from bastion.diag import ObjectRef
 from bastion.errors import CredentialError
 from bastion.ir.model import CaCredential, CertificateSummary, TlsCredential
-from bastion.ir.secret import PrivateBytes
 from bastion.pem import load_certificates
+from bastion.private import PrivateBytes
 
 KUBERNETES_PREFIX = "kubernetes://"
 CA_SUFFIX = "-cacert"
@@ -115,25 +115,25 @@ def check_pair(chain: bytes, key: PrivateBytes) -> CertificateSummary:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     if leaf_public != key_public:
         raise CredentialError("private key does not match the certificate")
-    _probe(private_key, certs[0])
+    _probe(private_key)
     return summarize(certs[0])
 
 
 PROBE = b"bastion key probe"
 
 
-def _probe(private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
-           cert: x509.Certificate) -> None:
-    """Sign with the private key and verify with the certificate: a key whose private part is
-    corrupt cannot pass, even when its public part matches."""
-    public = cert.public_key()
+def _probe(private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> None:
+    """Sign with the private key and verify with its public key (which `check_pair` has found
+    equal to the certificate's): a key whose private part is corrupt cannot pass, even when its
+    public part matches."""
     try:
         if isinstance(private_key, rsa.RSAPrivateKey):
             signature = private_key.sign(PROBE, padding.PKCS1v15(), hashes.SHA256())
-            public.verify(signature, PROBE, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[call-arg,union-attr]
+            private_key.public_key().verify(signature, PROBE, padding.PKCS1v15(),
+                                            hashes.SHA256())
         else:
             signature = private_key.sign(PROBE, ec.ECDSA(hashes.SHA256()))
-            public.verify(signature, PROBE, ec.ECDSA(hashes.SHA256()))  # type: ignore[call-arg,union-attr]
+            private_key.public_key().verify(signature, PROBE, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError):
         raise CredentialError("private key is corrupt: it cannot sign for the certificate") from None
 

@@ -4,12 +4,14 @@ TLS policies, credentials and virtual hosts. The entry point of the first transl
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from bastion.api import core, istio
 from bastion.api.validation import is_ip
 from bastion.diag import Diagnostic, ObjectRef, Severity
+from bastion.errors import CredentialError
 from bastion.ir.model import (
     Backend,
     BackendRef,
@@ -32,6 +34,7 @@ from bastion.translate.istio.refs import gateway_refs
 from bastion.translate.istio.resources import Options, Resources, Workload
 from bastion.translate.istio.routes import RouteBuilder, is_catch_all
 
+C = TypeVar("C", TlsCredential, CaCredential)
 HTTP_FAMILY = {"HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"}
 TERMINATING = {istio.TLSMode.SIMPLE, istio.TLSMode.MUTUAL, istio.TLSMode.OPTIONAL_MUTUAL}
 # What Envoy's BoringSSL accepts (each checked with `envoy --mode validate`). Anything else
@@ -263,7 +266,7 @@ class _Translation:
                     ca_base = credentials.credential_name(tls.ca_cert_credential_name)
                     ca_base = ca_base.removesuffix(credentials.CA_SUFFIX)
                 ca = self._ca_credential(lookup, ca_base)
-        except credentials.CredentialError as exc:
+        except CredentialError as exc:
             self.problem(entry, f"{at}.{names_field}", "CredentialInvalid",
                          f"server not programmed: {exc}")
             return None
@@ -293,7 +296,7 @@ class _Translation:
         result = self.memo.get(("tls", lookup.namespace, name, id(secret)),
                                lambda: _outcome(credentials.tls_credential, lookup, name),
                                pins=secret)
-        if isinstance(result, credentials.CredentialError):
+        if isinstance(result, CredentialError):
             raise result
         return result
 
@@ -302,7 +305,7 @@ class _Translation:
         result = self.memo.get(("ca", lookup.namespace, base, id(separate), id(same)),
                                lambda: _outcome(credentials.ca_credential, lookup, base),
                                pins=(separate, same))
-        if isinstance(result, credentials.CredentialError):
+        if isinstance(result, CredentialError):
             raise result
         return result
 
@@ -431,11 +434,12 @@ class _Translation:
         return self._dest_index
 
 
-def _outcome(function, *args):  # type: ignore[no-untyped-def]
+def _outcome(function: Callable[[credentials.SecretLookup, str], C],
+             lookup: credentials.SecretLookup, name: str) -> C | CredentialError:
     """A credential, or the reason it cannot be used (kept in the memo like a value)."""
     try:
-        return function(*args)
-    except credentials.CredentialError as exc:
+        return function(lookup, name)
+    except CredentialError as exc:
         return exc
 
 
@@ -545,7 +549,7 @@ def refresh_credentials(previous: IrResult, secrets: dict[tuple[str, str], core.
             if config.ca_credential(ca_name) is not None:
                 cas = with_named(cas, ca_name, credentials.ca_credential(lookup, base))
                 covered.update({base, ca_name} & relevant)
-    except credentials.CredentialError:
+    except CredentialError:
         return None  # a programmed server would stop being programmed
     if relevant - covered:
         return None  # a Secret some server looked for and did not use may now be usable

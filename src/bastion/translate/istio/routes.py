@@ -98,10 +98,10 @@ class RouteBuilder:
             headers.append(HeaderMatch(name, _string_match(value)))
         for name, value in sorted(match.without_headers.items()):
             headers.append(HeaderMatch(name, _string_match(value), invert=True))
-        for pseudo, value in ((":method", match.method), (":authority", match.authority),
-                              (":scheme", match.scheme)):
-            if value is not None:
-                headers.append(HeaderMatch(pseudo, _string_match(value)))
+        for pseudo, pseudo_value in ((":method", match.method), (":authority", match.authority),
+                                     (":scheme", match.scheme)):
+            if pseudo_value is not None:
+                headers.append(HeaderMatch(pseudo, _string_match(pseudo_value)))
         query = tuple(HeaderMatch(n, _string_match(v)) for n, v in sorted(match.query_params.items()))
         if match.source_labels or match.source_namespace:
             self._problem(ref, at, "sourceLabels/sourceNamespace never match at a gateway; "
@@ -122,6 +122,7 @@ class RouteBuilder:
         backends = []
         for k, dest in enumerate(rule.route):
             host = qualify(dest.destination.host, namespace)
+            port: int | None
             if dest.destination.port:
                 port = dest.destination.port.number
             else:

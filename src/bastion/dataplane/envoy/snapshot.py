@@ -60,7 +60,7 @@ class Resource:
 class Snapshot:
     generation: int  # the store revision this snapshot was built from
     resources: Mapping[str, Mapping[str, Resource]]
-    # The snapshot this one was made from and the names it changed there, per type (added,
+    # The snapshot this one was made from and the names it changed since, per type (added,
     # replaced or removed); 0 and empty for a snapshot made whole.
     parent: int = field(default=0, compare=False)
     changes: Mapping[str, frozenset[str]] = field(default_factory=dict, compare=False)
@@ -87,7 +87,8 @@ class Snapshot:
         return f"{self._digest(type_url):016x}"
 
     def with_generation(self, generation: int) -> Snapshot:
-        """The same resources, built from a later revision (nothing to push)."""
+        """The same resources, built from a later revision (nothing to push); the start of a
+        derivation from this snapshot."""
         return Snapshot(generation, self.resources, self.serial, {}, _derived=self._derived)
 
     def with_resources(self, type_url: str, updates: Mapping[str, Message],
@@ -119,8 +120,14 @@ class Snapshot:
         derived[("digest", type_url)] = digest
         if type_url in (LISTENER, CLUSTER):
             derived.pop(("wanted", ""), None)
-        return Snapshot(generation, MappingProxyType(resources), self.serial,
-                        {type_url: frozenset(touched)}, _derived=derived)
+        # A snapshot derived from a derived one keeps the first one's parent and adds its
+        # changes to the ones already made there, so a render of several steps is compared
+        # with what the gateway holds in one go.
+        parent = self.parent or self.serial
+        changes = dict(self.changes) if self.parent else {}
+        changes[type_url] = changes.get(type_url, frozenset()) | touched
+        return Snapshot(generation, MappingProxyType(resources), parent, changes,
+                        _derived=derived)
 
     def wanted(self, memo: Memo | None = None) -> frozenset[tuple[str, str]]:
         """(type, name) of every route table, endpoint set and secret a listener or cluster

@@ -67,6 +67,13 @@ class IrResult:
     # only affect the servers of these (and of the ones it names now).
     vs_gateways: dict[tuple[str, str], frozenset[tuple[str, str]]] = field(
         default_factory=dict, compare=False)
+    # Where each Gateway's HTTPS servers sit ((listener, server) positions), which Gateways feed
+    # a plain-HTTP server (shared per port), and how many servers route to each backend: what
+    # lets a route edit re-translate one server without visiting the others.
+    gateway_servers: dict[tuple[str, str], tuple[tuple[int, int], ...]] = field(
+        default_factory=dict, compare=False)
+    plain_gateways: frozenset[tuple[str, str]] = field(default=frozenset(), compare=False)
+    backend_refs: dict[BackendRef, int] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -403,10 +410,7 @@ class _Translation:
         refs: set[BackendRef] = set()
         for listener in listeners:
             for server in listener.servers:
-                for vhost in server.virtual_hosts:
-                    for route in vhost.routes:
-                        if isinstance(route.action, Forward):
-                            refs.update(b.backend for b in route.action.backends)
+                refs.update(server_backends(server))
         return refs
 
     def _backend(self, ref: BackendRef) -> Backend | None:
@@ -443,14 +447,42 @@ def _outcome(function: Callable[[credentials.SecretLookup, str], C],
         return exc
 
 
+def server_backends(server: Server) -> set[BackendRef]:
+    """Every backend a server's routes forward to."""
+    refs: set[BackendRef] = set()
+    for vhost in server.virtual_hosts:
+        for route in vhost.routes:
+            if isinstance(route.action, Forward):
+                refs.update(b.backend for b in route.action.backends)
+    return refs
+
+
+def _indexes(config: GatewayConfig) -> tuple[dict[tuple[str, str], tuple[tuple[int, int], ...]],
+                                             frozenset[tuple[str, str]], dict[BackendRef, int]]:
+    positions: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+    plain: set[tuple[str, str]] = set()
+    counts: dict[BackendRef, int] = defaultdict(int)
+    for li, listener in enumerate(config.listeners):
+        for si, server in enumerate(listener.servers):
+            table = server.route_table
+            if table.protocol == "https":
+                positions[(table.namespace, table.gateway)].append((li, si))
+            else:
+                plain.update((ref.namespace, ref.name) for ref in server.sources)
+            for ref in server_backends(server):
+                counts[ref] += 1
+    return {k: tuple(v) for k, v in positions.items()}, frozenset(plain), dict(counts)
+
+
 def to_ir(res: Resources, workload: Workload | None = None,
           options: Options | None = None, memo: Memo | None = None) -> IrResult:
     translation = _Translation(res, workload or Workload(), options or Options(),
                                memo=memo or Memo())
     config = translation.run()
     deps = frozenset(translation.lookup.consulted) if translation.lookup else frozenset()
+    positions, plain, counts = _indexes(config)
     return IrResult(config, tuple(sorted(set(translation.diagnostics))), deps,
-                    _vs_gateways(res, res.virtual_services))
+                    _vs_gateways(res, res.virtual_services), positions, plain, counts)
 
 
 def _vs_gateways(res: Resources, keys: Iterable[tuple[str, str]]
@@ -478,17 +510,17 @@ def refresh_routes(previous: IrResult, res: Resources, workload: Workload, optio
     now = _vs_gateways(res, changed)
     for key in changed:
         affected |= previous.vs_gateways.get(key, frozenset()) | now.get(key, frozenset())
-    listeners = []
+    if affected & previous.plain_gateways:
+        return None
+    listeners = list(previous.config.listeners)
+    servers_of: dict[int, list[Server]] = {}
     retranslated: dict[RouteTableKey, tuple[Server, Server]] = {}
-    for listener in previous.config.listeners:
-        servers = []
-        for server in listener.servers:
+    counts = previous.backend_refs
+    for gateway_key in sorted(affected):
+        for li, si in previous.gateway_servers.get(gateway_key, ()):
+            servers = servers_of.setdefault(li, list(listeners[li].servers))
+            server = servers[si]
             table = server.route_table
-            if (table.namespace, table.gateway) not in affected:
-                servers.append(server)
-                continue
-            if table.protocol != "https":
-                return None
             gateway = res.gateways.get((table.namespace, table.gateway))
             index = next((i for i, s in enumerate(gateway.spec.servers)
                           if s.port.name == table.port_name and s.port.number == table.port),
@@ -498,28 +530,45 @@ def refresh_routes(previous: IrResult, res: Resources, workload: Workload, optio
             entry = _Entry(gateway, index, gateway.spec.servers[index])
             refreshed = replace(server, virtual_hosts=translation._tls_virtual_hosts(entry))
             retranslated[table] = (server, refreshed)
-            servers.append(refreshed)
-        listeners.append(replace(listener, servers=tuple(servers)))
+            servers[si] = refreshed
+            before, after = server_backends(server), server_backends(refreshed)
+            if before != after:
+                if counts is previous.backend_refs:
+                    counts = dict(counts)
+                for ref in before - after:
+                    counts[ref] -= 1
+                    if not counts[ref]:
+                        del counts[ref]
+                for ref in after - before:
+                    counts[ref] = counts.get(ref, 0) + 1
+    for li, servers in servers_of.items():
+        listeners[li] = replace(listeners[li], servers=tuple(servers))
     # Backends only depend on Services and ServiceEntries, which did not change; destination
     # warnings depend on the whole route set, so they are made again for what is routed now.
-    known = {b.ref: b for b in previous.config.backends}
     notes, translation.diagnostics = translation.diagnostics, []
-    backends = []
-    for ref in sorted(_Translation._referenced_backends(listeners),
-                      key=lambda r: (r.host, r.port)):
-        backend = known.get(ref) or translation._backend(ref)
-        if backend is not None:
-            backends.append(backend)
+    backends = previous.config.backends
+    dangling = [d for d in previous.diagnostics if d.code == "NotFound"]
+    if counts is not previous.backend_refs or dangling:
+        known = {b.ref: b for b in previous.config.backends}
+        resolved = []
+        for ref in sorted(counts, key=lambda r: (r.host, r.port)):
+            backend = known.get(ref) or translation._backend(ref)
+            if backend is not None:
+                resolved.append(backend)
+        backends = tuple(resolved)
     notes.extend(translation.diagnostics)
     changed_refs = {ObjectRef("VirtualService", ns, name) for ns, name in changed}
     kept = [d for d in previous.diagnostics
             if d.object not in changed_refs and d.code != "NotFound"]
-    config = replace(previous.config, listeners=tuple(listeners), backends=tuple(backends))
+    config = replace(previous.config, listeners=tuple(listeners), backends=backends)
     vs_gateways = {**previous.vs_gateways, **now}
     for key in changed - set(now):
         vs_gateways.pop(key, None)
-    return IrResult(config, tuple(sorted(set(kept) | set(notes))), previous.secret_deps,
-                    vs_gateways), retranslated
+    diagnostics = previous.diagnostics
+    if kept != list(previous.diagnostics) or notes:
+        diagnostics = tuple(sorted(set(kept) | set(notes)))
+    return IrResult(config, diagnostics, previous.secret_deps, vs_gateways,
+                    previous.gateway_servers, previous.plain_gateways, counts), retranslated
 
 
 def refresh_credentials(previous: IrResult, secrets: dict[tuple[str, str], core.Secret],
@@ -554,4 +603,4 @@ def refresh_credentials(previous: IrResult, secrets: dict[tuple[str, str], core.
     if relevant - covered:
         return None  # a Secret some server looked for and did not use may now be usable
     config = replace(config, tls_credentials=tls, ca_credentials=cas)
-    return IrResult(config, previous.diagnostics, previous.secret_deps, previous.vs_gateways)
+    return replace(previous, config=config)

@@ -244,3 +244,18 @@ def is_ip(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# The cipher suites and ECDH curves a Gateway's TLS settings may name (OpenSSL/BoringSSL names,
+# as Istio's API takes them). Anything else is dropped with a warning, as Istio does; a data
+# plane then uses what it supports of the rest.
+ISTIO_CIPHER_SUITES = frozenset({
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    "ECDHE-ECDSA-AES128-SHA", "ECDHE-RSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA",
+    "ECDHE-RSA-AES256-SHA", "AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-SHA",
+    "AES256-SHA", "DES-CBC3-SHA", "ECDHE-PSK-CHACHA20-POLY1305", "ECDHE-PSK-AES128-CBC-SHA",
+    "PSK-AES128-CBC-SHA",
+})
+ISTIO_ECDH_CURVES = frozenset({"X25519", "P-256", "P-384", "P-521", "X25519MLKEM768"})

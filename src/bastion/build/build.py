@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from bastion.build.inputs import Inputs
 from bastion.diag import Diagnostic
-from bastion.ir.model import RouteTableKey, Server
+from bastion.ir.model import Server, ServerKey
 from bastion.ir.workload import Workload
 from bastion.memo import Memo
 from bastion.store.keys import StoreKey
@@ -137,7 +137,7 @@ def _secrets_changed(before: GatewayBuild, inputs: Inputs, names: set[str]
     return GatewayBuild(workload, result, Delta(credentials=differ))
 
 
-def naming_key(key: RouteTableKey) -> tuple[str, int, str, str, str]:
+def naming_key(key: ServerKey) -> tuple[str, int, str, str, str]:
     return (key.protocol, key.port, key.port_name, key.namespace, key.gateway)
 
 

@@ -77,12 +77,36 @@ class WeightedBackend:
     response_headers: HeaderOps = HeaderOps()
 
 
+class RetryCondition(StrEnum):
+    """What a failed attempt looked like, for a retry policy to retry it."""
+
+    CONNECT_FAILURE = "connect-failure"  # no connection to the backend
+    REFUSED_STREAM = "refused-stream"  # the backend refused the HTTP/2 stream
+    RESET = "reset"  # the connection was reset or timed out without a response
+    SERVER_ERROR = "5xx"  # any 5xx answer (or no answer)
+    GATEWAY_ERROR = "gateway-error"  # 502, 503, 504
+    RETRIABLE_4XX = "retriable-4xx"  # 409
+    RETRIABLE_STATUS = "retriable-status-codes"  # one of the policy's status codes
+    GRPC_CANCELLED = "cancelled"
+    GRPC_DEADLINE_EXCEEDED = "deadline-exceeded"
+    GRPC_INTERNAL = "internal"
+    GRPC_RESOURCE_EXHAUSTED = "resource-exhausted"
+    GRPC_UNAVAILABLE = "unavailable"
+
+
+# Istio's default retry policy for gateway routes.
+DEFAULT_RETRY_ON = (RetryCondition.CONNECT_FAILURE, RetryCondition.REFUSED_STREAM,
+                    RetryCondition.GRPC_UNAVAILABLE, RetryCondition.GRPC_CANCELLED,
+                    RetryCondition.RETRIABLE_STATUS)
+
+
 @dataclass(frozen=True)
 class Forward:
     backends: tuple[WeightedBackend, ...]
     timeout_ms: int = 0  # 0: no route timeout, Istio's default
     retry_attempts: int = 2
-    retry_on: str = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
+    retry_on: tuple[RetryCondition, ...] = DEFAULT_RETRY_ON
+    retry_status_codes: tuple[int, ...] = (503,)
     per_try_timeout_ms: int = 0
     rewrite_prefix: str | None = None
     rewrite_authority: str | None = None
@@ -140,9 +164,10 @@ class TlsPolicy:
 
 
 @dataclass(frozen=True)
-class RouteTableKey:
-    """What names a server's route table. Plain HTTP servers of one port share one table
-    (`port_name` empty); each TLS-terminating server has its own."""
+class ServerKey:
+    """What identifies a server: a TLS-terminating server by its Gateway and port; the
+    plain-HTTP servers of one port are one server (`port_name` and gateway empty), since they
+    share the port without SNI. A data plane keys each server's routes by it."""
 
     protocol: str  # "http" or "https"
     port: int
@@ -155,12 +180,12 @@ class RouteTableKey:
 class Server:
     """One SNI filter chain (HTTPS) or the plain-HTTP handler of a port."""
 
-    route_table: RouteTableKey
+    key: ServerKey
     sni: tuple[str, ...]  # empty: matches any SNI, including none
     tls: TlsPolicy | None
     virtual_hosts: tuple[VirtualHost, ...]
     sources: tuple[ObjectRef, ...]
-    stat_name: str = ""
+    name: str = ""  # the Gateway server's `name`, for statistics
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ def render(previous: Snapshot | None, gateway: GatewayBuild, generation: int,
                 removed.append(naming.secret(name))
         snapshot = snapshot.with_resources(SECRET, updates, generation, removed)
     if delta.servers:
-        routes = {naming.route_table(s.route_table): build_route_configuration(s)
+        routes = {naming.route_table(s.key): build_route_configuration(s)
                   for s in delta.servers}
         snapshot = snapshot.with_resources(ROUTE, routes, generation)
     if delta.backends:

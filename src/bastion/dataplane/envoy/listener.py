@@ -15,6 +15,7 @@ from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import wrappers_pb2
 
+from bastion.api import validation
 from bastion.dataplane.envoy import naming
 from bastion.dataplane.envoy.builders import (
     ads_config_source,
@@ -37,12 +38,23 @@ TLS_VERSION = {
     "1.3": common_pb2.TlsParameters.TLSv1_3,
 }
 DEFAULT_MIN_TLS = "1.2"
+# What Envoy's BoringSSL accepts: every name Istio's validation lets through (each checked by
+# `envoy --mode validate` in tests/golden/test_envoy_accepts.py). Names outside it are left out
+# here, so that one unknown name never makes Envoy reject the whole listener.
+SUPPORTED_CIPHER_SUITES = validation.ISTIO_CIPHER_SUITES
+SUPPORTED_ECDH_CURVES = validation.ISTIO_ECDH_CURVES
+
+
+def _supported(names: tuple[str, ...], supported: frozenset[str]) -> list[str]:
+    """`[a|b]` groups (BoringSSL's equal-preference syntax) are kept when all members are."""
+    return [n for n in names
+            if all(m in supported for m in n.removeprefix("[").removesuffix("]").split("|"))]
 HCM = hcm_pb2.HttpConnectionManager
 
 
 def _chain_key(server: Server) -> tuple[object, ...]:
     """What a filter chain is made of (its routes live in RDS, so they are not part of it)."""
-    return (server.route_table, server.sni, server.tls, server.stat_name)
+    return (server.key, server.sni, server.tls, server.name)
 
 
 def build_listener(listener: Listener, memo: Memo | None = None) -> listener_pb2.Listener:
@@ -71,7 +83,7 @@ def _build_listener(listener: Listener, memo: Memo) -> listener_pb2.Listener:
 
 
 def _filter_chain(server: Server) -> listener_components_pb2.FilterChain:
-    route_name = naming.route_table(server.route_table)
+    route_name = naming.route_table(server.key)
     chain = listener_components_pb2.FilterChain(
         name=route_name,
         filters=[listener_components_pb2.Filter(
@@ -90,7 +102,7 @@ def _filter_chain(server: Server) -> listener_components_pb2.FilterChain:
 
 def http_connection_manager(server: Server, route_name: str) -> hcm_pb2.HttpConnectionManager:
     hcm = HCM(
-        stat_prefix=naming.stat_prefix(server.route_table, server.stat_name),
+        stat_prefix=naming.stat_prefix(server.key, server.name),
         codec_type=HCM.AUTO,
         rds=hcm_pb2.Rds(config_source=ads_config_source(), route_config_name=route_name),
         # Router dynamic stats (per-cluster response codes and timings kept by the router) cost
@@ -128,8 +140,8 @@ def downstream_tls_context(policy: TlsPolicy) -> tls_pb2.DownstreamTlsContext:
             sds_secret_config(naming.secret(name)) for name in policy.certificates],
         tls_params=common_pb2.TlsParameters(
             tls_minimum_protocol_version=TLS_VERSION[policy.min_version or DEFAULT_MIN_TLS],
-            cipher_suites=list(policy.cipher_suites),
-            ecdh_curves=list(policy.ecdh_curves),
+            cipher_suites=_supported(policy.cipher_suites, SUPPORTED_CIPHER_SUITES),
+            ecdh_curves=_supported(policy.ecdh_curves, SUPPORTED_ECDH_CURVES),
         ),
     )
     if policy.max_version:

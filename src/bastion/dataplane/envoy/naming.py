@@ -3,16 +3,18 @@ people used to `istioctl proxy-config` recognise them."""
 
 from __future__ import annotations
 
-from bastion.ir.model import BackendRef, Listener, RouteTableKey
+from bastion.ir.model import BackendRef, Listener, ServerKey
 
 SDS_PREFIX = "kubernetes://"
+# The cluster a route with no backend names; Envoy answers 503 for it, as Istio's gateway does.
+BLACKHOLE_CLUSTER = "blackhole"
 
 
 def listener(l: Listener) -> str:  # noqa: E741
     return f"{l.bind_address}_{l.bind_port}"
 
 
-def route_table(key: RouteTableKey) -> str:
+def route_table(key: ServerKey) -> str:
     if key.protocol == "http":
         return f"http.{key.port}"
     return f"https.{key.port}.{key.port_name}.{key.gateway}.{key.namespace}"
@@ -32,7 +34,7 @@ def virtual_host(host: str, port: int) -> str:
     return f"{host}:{port}"
 
 
-def stat_prefix(key: RouteTableKey, stat_name: str) -> str:
-    if stat_name:
-        return stat_name
+def stat_prefix(key: ServerKey, name: str) -> str:
+    if name:
+        return name
     return route_table(key).replace(".", "_").replace("*", "wildcard")

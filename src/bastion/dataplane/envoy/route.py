@@ -18,6 +18,7 @@ from bastion.ir.model import (
     HeaderOps,
     PathKind,
     Redirect,
+    RetryCondition,
     Route,
     RouteMatch,
     Server,
@@ -36,9 +37,26 @@ REDIRECT_CODES = {
 }
 
 
+# Envoy's x-envoy-retry-on / x-envoy-retry-grpc-on words for each retry condition.
+RETRY_ON = {
+    RetryCondition.CONNECT_FAILURE: "connect-failure",
+    RetryCondition.REFUSED_STREAM: "refused-stream",
+    RetryCondition.RESET: "reset",
+    RetryCondition.SERVER_ERROR: "5xx",
+    RetryCondition.GATEWAY_ERROR: "gateway-error",
+    RetryCondition.RETRIABLE_4XX: "retriable-4xx",
+    RetryCondition.RETRIABLE_STATUS: "retriable-status-codes",
+    RetryCondition.GRPC_CANCELLED: "cancelled",
+    RetryCondition.GRPC_DEADLINE_EXCEEDED: "deadline-exceeded",
+    RetryCondition.GRPC_INTERNAL: "internal",
+    RetryCondition.GRPC_RESOURCE_EXHAUSTED: "resource-exhausted",
+    RetryCondition.GRPC_UNAVAILABLE: "unavailable",
+}
+
+
 def build_route_configuration(server: Server) -> route_pb2.RouteConfiguration:
     return route_pb2.RouteConfiguration(
-        name=naming.route_table(server.route_table),
+        name=naming.route_table(server.key),
         virtual_hosts=[_virtual_host(v) for v in server.virtual_hosts],
         validate_clusters=wrappers_pb2.BoolValue(value=False),
         ignore_port_in_host_matching=True,
@@ -137,7 +155,7 @@ def _route_action(forward: Forward) -> rc.RouteAction:
         action.cluster = naming.cluster(forward.backends[0].backend)
     elif not forward.backends:
         action.cluster_not_found_response_code = rc.RouteAction.SERVICE_UNAVAILABLE
-        action.cluster = "blackhole"
+        action.cluster = naming.BLACKHOLE_CLUSTER
     else:
         for b in forward.backends:
             weighted = rc.WeightedCluster.ClusterWeight(
@@ -149,10 +167,10 @@ def _route_action(forward: Forward) -> rc.RouteAction:
             action.weighted_clusters.clusters.append(weighted)
     if forward.retry_attempts > 0:
         policy = rc.RetryPolicy(
-            retry_on=forward.retry_on,
+            retry_on=",".join(RETRY_ON[c] for c in forward.retry_on),
             num_retries=u32(forward.retry_attempts),
             host_selection_retry_max_attempts=5,
-            retriable_status_codes=[503],
+            retriable_status_codes=list(forward.retry_status_codes),
             retry_host_predicate=[rc.RetryPolicy.RetryHostPredicate(
                 name="envoy.retry_host_predicates.previous_hosts",
                 typed_config=typed(previous_hosts_pb2.PreviousHostsPredicate()))],

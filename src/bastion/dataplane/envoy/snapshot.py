@@ -35,6 +35,7 @@ from bastion.dataplane.envoy.resources import (
     SECRET,
     XdsResources,
 )
+from bastion.layered import with_changes
 from bastion.memo import Memo
 
 _serials = itertools.count(1)
@@ -96,26 +97,28 @@ class Snapshot:
         """A copy in which `updates` replace (and `removed` drop) resources of one type; every
         other resource (and its hash) is shared."""
         before = self.of(type_url)
-        merged = dict(before)
         digest = self._digest(type_url)
         touched = set()
+        gone = []
         for name in removed:
-            gone = merged.pop(name, None)
-            if gone is not None:
-                digest ^= _entry_digest(name, gone.hash)
+            old = before.get(name)
+            if old is not None and name not in updates:
+                digest ^= _entry_digest(name, old.hash)
                 touched.add(name)
+                gone.append(name)
+        replaced: dict[str, Resource] = {}
         for name, message in updates.items():
             resource = Resource(name, message, content_hash(message))
-            old = merged.get(name)
+            old = before.get(name)
             if old is not None:
                 if old.hash == resource.hash:
                     continue
                 digest ^= _entry_digest(name, old.hash)
-            merged[name] = resource
+            replaced[name] = resource
             digest ^= _entry_digest(name, resource.hash)
             touched.add(name)
         resources = dict(self.resources)
-        resources[type_url] = MappingProxyType(merged)
+        resources[type_url] = with_changes(before, replaced, gone)
         derived = {k: v for k, v in self._derived.items() if k[1] != type_url}
         derived[("digest", type_url)] = digest
         if type_url in (LISTENER, CLUSTER):

@@ -4,11 +4,11 @@ TLS policies, credentials and virtual hosts. The entry point of the first transl
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
-from bastion.api import core, istio
+from bastion.api import core, istio, validation
 from bastion.api.validation import is_ip
 from bastion.diag import Diagnostic, ObjectRef, Severity
 from bastion.errors import CredentialError
@@ -20,14 +20,15 @@ from bastion.ir.model import (
     GatewayConfig,
     Listener,
     Route,
-    RouteTableKey,
     Server,
+    ServerKey,
     TlsCredential,
     TlsMode,
     TlsPolicy,
     VirtualHost,
     with_named,
 )
+from bastion.layered import with_changes
 from bastion.memo import Memo
 from bastion.translate.istio import backends, credentials, hosts
 from bastion.translate.istio.refs import gateway_refs
@@ -37,18 +38,6 @@ from bastion.translate.istio.routes import RouteBuilder, is_catch_all
 C = TypeVar("C", TlsCredential, CaCredential)
 HTTP_FAMILY = {"HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"}
 TERMINATING = {istio.TLSMode.SIMPLE, istio.TLSMode.MUTUAL, istio.TLSMode.OPTIONAL_MUTUAL}
-# What Envoy's BoringSSL accepts (each checked with `envoy --mode validate`). Anything else
-# would make Envoy reject the whole listener, so it is dropped with a warning, as Istio does.
-CIPHER_SUITES = frozenset({
-    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
-    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
-    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
-    "ECDHE-ECDSA-AES128-SHA", "ECDHE-RSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA",
-    "ECDHE-RSA-AES256-SHA", "AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-SHA",
-    "AES256-SHA", "DES-CBC3-SHA", "ECDHE-PSK-CHACHA20-POLY1305", "ECDHE-PSK-AES128-CBC-SHA",
-    "PSK-AES128-CBC-SHA",
-})
-ECDH_CURVES = frozenset({"X25519", "P-256", "P-384", "P-521", "X25519MLKEM768"})
 TLS_VERSIONS = {
     istio.TLSProtocol.TLSV1_0: "1.0",
     istio.TLSProtocol.TLSV1_1: "1.1",
@@ -65,7 +54,7 @@ class IrResult:
     secret_deps: frozenset[str] = frozenset()
     # The Gateways each VirtualService names, as translated: a change to a VirtualService can
     # only affect the servers of these (and of the ones it names now).
-    vs_gateways: dict[tuple[str, str], frozenset[tuple[str, str]]] = field(
+    vs_gateways: Mapping[tuple[str, str], frozenset[tuple[str, str]]] = field(
         default_factory=dict, compare=False)
     # Where each Gateway's HTTPS servers sit ((listener, server) positions), which Gateways feed
     # a plain-HTTP server (shared per port), and how many servers route to each backend: what
@@ -197,7 +186,7 @@ class _Translation:
             vhosts.setdefault(host, [])
         virtual_hosts = self._virtual_hosts(vhosts, port, redirect_hosts)
         return Server(
-            route_table=RouteTableKey("http", bind_port),
+            key=ServerKey("http", bind_port),
             sni=(),
             tls=None,
             virtual_hosts=virtual_hosts,
@@ -209,7 +198,7 @@ class _Translation:
     def _tls_servers(self, entries: list[_Entry]) -> list[Server]:
         out: list[Server] = []
         seen_hosts: dict[str, _Entry] = {}
-        seen_routes: set[RouteTableKey] = set()
+        seen_routes: set[ServerKey] = set()
         for entry in entries:
             server = entry.server
             sni = sorted({hosts.split_namespace(h)[1].lower() for h in server.hosts})
@@ -221,7 +210,7 @@ class _Translation:
                              f"by {other.ref} {other.at}; server skipped")
                 continue
             gw = entry.gateway.metadata
-            key = RouteTableKey("https", server.port.number, server.port.name, gw.name,
+            key = ServerKey("https", server.port.number, server.port.name, gw.name,
                                 gw.namespace or "")
             if key in seen_routes:
                 self.problem(entry, f"{entry.at}.port.name", "DuplicatePortName",
@@ -234,12 +223,12 @@ class _Translation:
                 seen_hosts[h] = entry
             seen_routes.add(key)
             out.append(Server(
-                route_table=key,
+                key=key,
                 sni=() if "*" in sni else tuple(sni),
                 tls=policy,
                 virtual_hosts=self._tls_virtual_hosts(entry),
                 sources=(entry.ref,),
-                stat_name=server.name or "",
+                name=server.name or "",
             ))
         return out
 
@@ -288,8 +277,9 @@ class _Translation:
             min_version=TLS_VERSIONS.get(tls.min_protocol_version),
             max_version=TLS_VERSIONS.get(tls.max_protocol_version),
             cipher_suites=self._known(entry, f"{at}.cipherSuites", tls.cipher_suites,
-                                      CIPHER_SUITES, "cipher suite"),
-            ecdh_curves=self._known(entry, f"{at}.ecdhCurves", tls.ecdh_curves, ECDH_CURVES,
+                                      validation.ISTIO_CIPHER_SUITES, "cipher suite"),
+            ecdh_curves=self._known(entry, f"{at}.ecdhCurves", tls.ecdh_curves,
+                                    validation.ISTIO_ECDH_CURVES,
                                     "ECDH curve"),
             subject_alt_names=tuple(tls.subject_alt_names),
             verify_spki=tuple(tls.verify_certificate_spki),
@@ -464,7 +454,7 @@ def _indexes(config: GatewayConfig) -> tuple[dict[tuple[str, str], tuple[tuple[i
     counts: dict[BackendRef, int] = defaultdict(int)
     for li, listener in enumerate(config.listeners):
         for si, server in enumerate(listener.servers):
-            table = server.route_table
+            table = server.key
             if table.protocol == "https":
                 positions[(table.namespace, table.gateway)].append((li, si))
             else:
@@ -497,7 +487,7 @@ def _vs_gateways(res: Resources, keys: Iterable[tuple[str, str]]
 
 def refresh_routes(previous: IrResult, res: Resources, workload: Workload, options: Options,
                    changed: set[tuple[str, str]], memo: Memo | None = None
-                   ) -> tuple[IrResult, dict[RouteTableKey, tuple[Server, Server]]] | None:
+                   ) -> tuple[IrResult, dict[ServerKey, tuple[Server, Server]]] | None:
     """The result of a full translation after the VirtualServices `changed` (namespace, name)
     changed, computed by re-translating only the servers of the Gateways they name (before
     and now), or None when only a full translation can tell (plain HTTP servers, which share
@@ -514,13 +504,13 @@ def refresh_routes(previous: IrResult, res: Resources, workload: Workload, optio
         return None
     listeners = list(previous.config.listeners)
     servers_of: dict[int, list[Server]] = {}
-    retranslated: dict[RouteTableKey, tuple[Server, Server]] = {}
+    retranslated: dict[ServerKey, tuple[Server, Server]] = {}
     counts = previous.backend_refs
     for gateway_key in sorted(affected):
         for li, si in previous.gateway_servers.get(gateway_key, ()):
             servers = servers_of.setdefault(li, list(listeners[li].servers))
             server = servers[si]
-            table = server.route_table
+            table = server.key
             gateway = res.gateways.get((table.namespace, table.gateway))
             index = next((i for i, s in enumerate(gateway.spec.servers)
                           if s.port.name == table.port_name and s.port.number == table.port),
@@ -561,9 +551,7 @@ def refresh_routes(previous: IrResult, res: Resources, workload: Workload, optio
     kept = [d for d in previous.diagnostics
             if d.object not in changed_refs and d.code != "NotFound"]
     config = replace(previous.config, listeners=tuple(listeners), backends=backends)
-    vs_gateways = {**previous.vs_gateways, **now}
-    for key in changed - set(now):
-        vs_gateways.pop(key, None)
+    vs_gateways = with_changes(previous.vs_gateways, now, changed - set(now))
     diagnostics = previous.diagnostics
     if kept != list(previous.diagnostics) or notes:
         diagnostics = tuple(sorted(set(kept) | set(notes)))

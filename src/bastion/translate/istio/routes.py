@@ -16,6 +16,7 @@ from bastion.ir.model import (
     HeaderOps,
     PathKind,
     Redirect,
+    RetryCondition,
     Route,
     RouteMatch,
     StringMatch,
@@ -109,6 +110,25 @@ class RouteBuilder:
             return None
         return RouteMatch(path=path, headers=tuple(headers), query=query)
 
+    def _retry_on(self, ref: ObjectRef, at: str, value: str
+                  ) -> tuple[tuple[RetryCondition, ...], tuple[int, ...]]:
+        """Istio's `retryOn`: retry conditions and status codes, comma-separated; a status code
+        implies retrying on the policy's status codes."""
+        known = _retry_conditions()
+        conditions: list[RetryCondition] = []
+        codes: list[int] = []
+        for word in (w.strip() for w in value.split(",")):
+            if word.isdigit():
+                codes.append(int(word))
+                word = RetryCondition.RETRIABLE_STATUS.value
+            condition = known.get(word)
+            if condition is None:
+                if word:
+                    self._problem(ref, at, f"unknown retry condition {word!r} ignored")
+            elif condition not in conditions:
+                conditions.append(condition)
+        return tuple(conditions), tuple(codes)
+
     def _action(self, vs: istio.VirtualService, ref: ObjectRef, at: str,
                 rule: istio.HTTPRoute) -> Action:
         if rule.redirect is not None:
@@ -153,13 +173,20 @@ class RouteBuilder:
         forward = Forward(backends=tuple(b for b in backends if b.weight > 0), timeout_ms=timeout)
         if rule.retries is not None:
             forward = replace(forward, retry_attempts=rule.retries.attempts,
-                              retry_on=rule.retries.retry_on or forward.retry_on,
                               per_try_timeout_ms=duration_ms(
                                   rule.retries.per_try_timeout or "") or 0)
+            if rule.retries.retry_on:
+                conditions, codes = self._retry_on(ref, f"{at}.retries.retryOn",
+                                                   rule.retries.retry_on)
+                forward = replace(forward, retry_on=conditions, retry_status_codes=codes)
         if rule.rewrite is not None:
             forward = replace(forward, rewrite_prefix=rule.rewrite.uri,
                               rewrite_authority=rule.rewrite.authority)
         return forward
+
+
+def _retry_conditions() -> dict[str, RetryCondition]:
+    return {c.value: c for c in RetryCondition}
 
 
 def _string_match(match: istio.StringMatch, ignore_case: bool = False) -> StringMatch | None:

@@ -5,7 +5,8 @@
     ├── UserError            the caller asked for something that cannot be done; said in one line
     │   ├── InputError       the user's input cannot be read (malformed YAML, missing file)
     │   ├── CredentialError  a Secret cannot serve as a credential (names the Secret and why)
-    │   └── Conflict         the object exists (create) or does not (delete, get)
+    │   ├── Conflict         the object exists (create) or does not (delete, get)
+    │   └── BadRequest       a local API request is malformed (not JSON, a field missing)
     ├── PeerError            the other end broke a protocol
     │   └── ProtocolError    a gateway broke xDS; its stream is closed with this message
     ├── Unavailable          a part bastion needs cannot be reached
@@ -34,6 +35,10 @@ class CredentialError(UserError):
 
 
 class Conflict(UserError):
+    pass
+
+
+class BadRequest(UserError):
     pass
 
 

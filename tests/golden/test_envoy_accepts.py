@@ -17,23 +17,33 @@ from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from google.protobuf import json_format
 
 from bastion.api.admission import admit_all
-from bastion.build import Inputs, build
+from bastion.build import GatewayBuild, Inputs, build
 from bastion.dataplane.envoy.bootstrap import runtime_layers
 from bastion.dataplane.envoy.driver import render_checked
 from bastion.dataplane.envoy.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
+from bastion.dataplane.envoy.snapshot import Snapshot
 from bastion.dataplane.envoy.supervisor import envoy_binary
-from bastion.translate.istio import Options, Workload
+from bastion.translate.istio import IrResult, Options, Workload
+from tests.golden.test_ir_to_xds import case_files as ir_case_files
+from tests.golden.test_ir_to_xds import config_of
 from tests.golden.test_translate import _objects, case_files
 
 
-def static_bootstrap(case: dict) -> bootstrap_pb2.Bootstrap:  # type: ignore[type-arg]
+def istio_snapshot(case: dict) -> Snapshot:  # type: ignore[type-arg]
     options = case.get("options", {})
     models, _ = admit_all(_objects(case))
     port_map = tuple(sorted((int(k), int(v)) for k, v in options.get("portMap", {}).items()))
     workload = Workload()
     gateway = build(None, Inputs.of(models), 0, [workload],
                     Options(bind_address="127.0.0.1", port_map=port_map)).gateways[workload]
-    snapshot = render_checked(gateway)
+    return render_checked(gateway)
+
+
+def ir_snapshot(case: dict) -> Snapshot:  # type: ignore[type-arg]
+    return render_checked(GatewayBuild(Workload(), IrResult(config_of(case), ())))
+
+
+def static_bootstrap(snapshot: Snapshot) -> bootstrap_pb2.Bootstrap:
     boot = bootstrap_pb2.Bootstrap()
     routes = {n: r.message for n, r in snapshot.of(ROUTE).items()}
     for listener in (r.message for r in snapshot.of(LISTENER).values()):
@@ -68,9 +78,14 @@ def static_bootstrap(case: dict) -> bootstrap_pb2.Bootstrap:  # type: ignore[typ
     return boot
 
 
-@pytest.mark.parametrize("path", case_files(), ids=lambda p: p.name.removesuffix(".in.yaml"))
-def test_envoy_validates_translation(path: Path, tmp_path: Path) -> None:
-    boot = static_bootstrap(yaml.safe_load(path.read_text()))
+CASES = [(path, istio_snapshot) for path in case_files()] + [
+    (path, ir_snapshot) for path in ir_case_files()]
+
+
+@pytest.mark.parametrize(("path", "snapshot_of"), CASES,
+                         ids=[f"{p.parent.name}/{p.name.removesuffix('.in.yaml')}" for p, _ in CASES])
+def test_envoy_validates_translation(path: Path, snapshot_of, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    boot = static_bootstrap(snapshot_of(yaml.safe_load(path.read_text())))
     config = tmp_path / "bootstrap.json"
     config.write_text(json_format.MessageToJson(boot))
     result = subprocess.run([str(envoy_binary()), "--mode", "validate", "-c", str(config),

@@ -58,7 +58,10 @@ def wait(state: State, condition: str, timeout: str, kind: str, name: str) -> No
 @pass_state
 def status(state: State, fmt: str) -> None:
     """What the gateway holds: connections, versions ACKed, NACKs, problems."""
-    data = state.call({"op": "status"})["status"]
+    answer = state.call({"op": "status"})
+    if not answer.get("ok"):
+        fail(answer.get("error", "status failed"))
+    data = answer["status"]
     if fmt == "json":
         click.echo(json.dumps(data, indent=2, sort_keys=True))
         return

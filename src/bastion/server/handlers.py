@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from bastion.dataplane.envoy.connections import Connections
 from bastion.dataplane.envoy.driver import EnvoyDataPlane
 from bastion.dataplane.envoy.supervisor import EnvoySupervisor
 from bastion.diag import ObjectRef
+from bastion.errors import BadRequest
 from bastion.services import status
 from bastion.services.objects import ObjectService
 from bastion.services.pipeline import Pipeline
 from bastion.translate.istio import Options
+
+T = TypeVar("T")
+
+
+def need(request: dict[str, Any], name: str, kind: type[T]) -> T:
+    """A field the operation cannot do without; its absence is the caller's mistake."""
+    value = request.get(name)
+    if not isinstance(value, kind):
+        raise BadRequest(f"field {name!r} must be a {kind.__name__}")
+    return value
 
 
 @dataclass
@@ -35,22 +46,30 @@ class Handlers:
         return {"ok": True}
 
     async def op_apply(self, request: dict[str, Any]) -> dict[str, Any]:
-        results = self.objects.apply(request["objects"], request.get("namespace") or "default",
+        results = self.objects.apply(need(request, "objects", list),
+                                     request.get("namespace") or "default",
                                      create_only=bool(request.get("createOnly")),
                                      dry_run=bool(request.get("dryRun")),
                                      verify_key_pairs=bool(request.get("verifyKeyPairs")))
         return {"ok": all(r["ok"] for r in results), "results": results}
 
     async def op_delete(self, request: dict[str, Any]) -> dict[str, Any]:
-        targets = [(t["kind"], t.get("namespace") or request.get("namespace") or "default",
-                    t["name"]) for t in request["targets"]]
+        namespace = request.get("namespace") or "default"
+        targets = []
+        for target in need(request, "targets", list):
+            if not isinstance(target, dict):
+                raise BadRequest("each target must be an object")
+            targets.append((need(target, "kind", str), target.get("namespace") or namespace,
+                            need(target, "name", str)))
         results = self.objects.delete(targets)
         return {"ok": all(r["ok"] for r in results), "results": results}
 
     async def op_get(self, request: dict[str, Any]) -> dict[str, Any]:
         namespace = None if request.get("allNamespaces") else (
             request.get("namespace") or "default")
-        items, error = self.objects.get(request["kind"], namespace, request.get("name"))
+        name = request.get("name")
+        items, error = self.objects.get(need(request, "kind", str), namespace,
+                                        name if isinstance(name, str) else None)
         if error:
             return {"ok": False, "error": error}
         return {"ok": True, "items": items}
@@ -75,13 +94,14 @@ class Handlers:
     async def op_describe(self, request: dict[str, Any]) -> dict[str, Any]:
         """One object with what bastion found wrong with it and whether the gateway holds it."""
         namespace = request.get("namespace") or "default"
-        items, error = self.objects.get(request["kind"], namespace, request["name"])
+        kind, name = need(request, "kind", str), need(request, "name", str)
+        items, error = self.objects.get(kind, namespace, name)
         deleted = None
-        if error and self.objects.resolve_kind(request["kind"]) == ("", "Secret"):
-            gone = self.pipeline.deleted_secret(namespace, request["name"])
+        if error and self.objects.resolve_kind(kind) == ("", "Secret"):
+            gone = self.pipeline.deleted_secret(namespace, name)
             if gone is not None:
                 items, error = [gone.body], None
-                deleted = self.pipeline.deleted_secrets().get(f"{namespace}/{request['name']}")
+                deleted = self.pipeline.deleted_secrets().get(f"{namespace}/{name}")
         if error:
             return {"ok": False, "error": error}
         body = items[0]
@@ -94,17 +114,18 @@ class Handlers:
                 "diagnostics": [d.to_dict() for d in self.pipeline.diagnostics_for(ref)]}
 
     async def op_wait(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Until every connected gateway holds config built from the object's revision."""
         namespace = request.get("namespace") or "default"
-        revision = self.objects.object_revision(request["kind"], namespace, request["name"])
+        kind, name = need(request, "kind", str), need(request, "name", str)
+        revision = self.objects.object_revision(kind, namespace, name)
         if revision is None:
-            return {"ok": False, "error": (
-                f"{request['kind']} {namespace}/{request['name']} not found")}
+            return {"ok": False, "error": f"{kind} {namespace}/{name} not found"}
         timeout = float(request.get("timeout", 30))
         if await self.connections.wait_synced(revision, timeout):
             return {"ok": True, "revision": revision}
         return {"ok": False, "error": (
-            f"timed out after {timeout:g}s waiting for the gateway to accept revision "
-            f"{revision} of {request['kind']} {namespace}/{request['name']}")}
+            f"timed out after {timeout:g}s waiting for the gateways to accept revision "
+            f"{revision} of {kind} {namespace}/{name}")}
 
     async def op_admin(self, request: dict[str, Any]) -> dict[str, Any]:
         """Where Envoy's admin interface listens (loopback), for proxy-config commands."""

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the benchmarks need (Python packages into .venv; nginx, haproxy, wrk and h2load
-# from Debian if absent) and run them: rotation latency, scale to 10,000 hosts, the data plane
-# side by side with a tuned static Envoy, nginx and HAProxy. Results: bench/results/.
+# from Debian if absent) and run them: rotation latency, CLI latency, the task's rotation under
+# load (20 runs), scale to 10,000 hosts, the data plane side by side with a tuned static Envoy,
+# nginx and HAProxy. Results: bench/results/.
 # With --soak, also the two 10-minute soaks. Benchmarks report; they never fail on a number.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -9,6 +10,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 py=.venv/bin/python
 $py -m bench.rotation --rotations 30
+$py -m bench.cli --runs 20
+$py -m bench.rotation_load --runs 20
 $py -m bench.scale --hosts 100 1000 5000 10000 --changes 30
 $py -m bench.dataplane --seconds 10
 if [ "${1:-}" = "--soak" ]; then

@@ -39,3 +39,16 @@ def test_scale_and_rotation_smoke(tmp_path: Path) -> None:
     rotation = tmp_path / "rotation.json"
     run("bench.rotation", "--rotations", "3", "--out", str(rotation))
     assert json.loads(rotation.read_text())["results"]["apply"]["count"] == 3
+
+
+def test_cli_and_rotation_under_load_smoke(tmp_path: Path) -> None:
+    cli = tmp_path / "cli.json"
+    run("bench.cli", "--runs", "2", "--out", str(cli))
+    report = json.loads(cli.read_text())
+    assert set(report["idle"]) == set(report["under_load"]) == {
+        "create secret tls", "apply -f", "get"}
+    assert all(row["count"] == 2 for row in report["idle"].values())
+    loaded = tmp_path / "rotation-load.json"
+    run("bench.rotation_load", "--runs", "1", "--out", str(loaded))
+    runs = json.loads(loaded.read_text())["runs"]
+    assert len(runs) == 1 and runs[0]["handshakes"] > 0

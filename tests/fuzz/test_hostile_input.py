@@ -232,7 +232,7 @@ def test_whatever_translates_is_accepted_by_envoy(tmp_path_factory, data: st.Dat
     from google.protobuf import json_format
 
     from bastion.dataplane.envoy.supervisor import envoy_binary
-    from tests.golden.test_envoy_accepts import static_bootstrap
+    from tests.golden.test_envoy_accepts import istio_snapshot, static_bootstrap
 
     case_path = data.draw(st.sampled_from(sorted(CASES.glob("*.in.yaml"))))
     case = yaml.safe_load(case_path.read_text())
@@ -244,7 +244,7 @@ def test_whatever_translates_is_accepted_by_envoy(tmp_path_factory, data: st.Dat
             continue
         path = data.draw(st.sampled_from(paths))
         resources[index] = _mutate(resources[index], path, data.draw(values))
-    boot = static_bootstrap(case)
+    boot = static_bootstrap(istio_snapshot(case))
     config = tmp_path_factory.mktemp("envoy") / "bootstrap.json"
     config.write_text(json_format.MessageToJson(boot))
     result = subprocess.run([str(envoy_binary()), "--mode", "validate", "-c", str(config),

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from bastion.diag import ObjectRef
+from bastion.pem import CertificateSummary
 from bastion.private import PrivateBytes
 
 
@@ -213,17 +214,6 @@ class Backend:
     source: ObjectRef
     http2: bool = False
     dns: bool = False  # endpoints are host names to resolve, not addresses
-
-
-@dataclass(frozen=True)
-class CertificateSummary:
-    """What a person needs to see about a certificate; never key material."""
-
-    subject: str
-    serial: str
-    not_before: str
-    not_after: str
-    dns_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ Pure: parsing uses `cryptography` on bytes already in memory.
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -15,13 +14,12 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.utils import CryptographyDeprecationWarning
 
 from bastion.api import core
 from bastion.diag import ObjectRef
 from bastion.errors import CredentialError
-from bastion.ir.model import CaCredential, CertificateSummary, TlsCredential
-from bastion.pem import load_certificates
+from bastion.ir.model import CaCredential, TlsCredential
+from bastion.pem import CertificateSummary, load_certificates, summarize
 from bastion.private import PrivateBytes
 
 KUBERNETES_PREFIX = "kubernetes://"
@@ -65,24 +63,6 @@ def _refuse_reserved(secret: core.Secret) -> None:
         raise CredentialError(
             f"secret {secret.metadata.namespace}/{name}: carries a 'token' key, so it is not "
             "used by gateways")
-
-
-def summarize(cert: x509.Certificate) -> CertificateSummary:
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        dns = tuple(san.get_values_for_type(x509.DNSName))
-    except x509.ExtensionNotFound:
-        dns = ()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-        serial = cert.serial_number
-    return CertificateSummary(
-        subject=cert.subject.rfc4514_string(),
-        serial=format(serial, "x"),
-        not_before=cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        not_after=cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        dns_names=dns,
-    )
 
 
 def check_pair(chain: bytes, key: PrivateBytes) -> CertificateSummary:

@@ -14,38 +14,15 @@ from tests import certs
 from tests.e2e.harness import Backend, Bastion, handshake_serial
 from tests.e2e.loops import H2Load, HandshakeLoop
 from tests.e2e.test_credentials import wait_refused
+from tests.e2e.test_load_rotation import HOST, ROUTES, gateway
 from tests.manifests import tls_secret_json as secret
 
-HOST = "hello.example.com"
 ROTATIONS = 10
 DELETE_TO_CREATE_S = 2.0
 
-MANIFESTS = f"""
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {{name: gw}}
-spec:
-  selector: {{istio: ingressgateway}}
-  servers:
-  - port: {{number: 443, name: https, protocol: HTTPS}}
-    tls: {{mode: SIMPLE, credentialName: hello-credential}}
-    hosts: [{HOST}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: hello}}
-spec:
-  hosts: [{HOST}]
-  gateways: [gw]
-  http:
-  - match: [{{uri: {{exact: /hello}}}}]
-    route: [{{destination: {{host: helloworld-v1, port: {{number: 5000}}}}}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: helloworld-v1}}
-spec: {{ports: [{{name: http, port: 5000}}]}}
-"""
+SERVICE = ("apiVersion: v1\nkind: Service\nmetadata: {name: helloworld-v1}\n"
+           "spec: {ports: [{name: http, port: 5000}]}\n")
+MANIFESTS = "\n---\n".join([gateway(with_second=False), ROUTES, SERVICE])
 
 
 def serve_hello(bastion: Bastion, backend: Backend, tmp_path: Path) -> Path:

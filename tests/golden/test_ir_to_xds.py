@@ -22,6 +22,7 @@ from bastion.ir.workload import Workload
 from bastion.memo import Memo
 from bastion.translate.istio import IrResult
 from tests.golden.ir_loader import load
+from tests.golden.render import check_golden
 from tests.golden.test_translate import _materialise
 
 CASES = Path(__file__).parent / "ir"
@@ -57,14 +58,7 @@ def case_files() -> list[Path]:
 
 @pytest.mark.parametrize("path", case_files(), ids=lambda p: p.name.removesuffix(".in.yaml"))
 def test_golden(path: Path, update_goldens: bool) -> None:
-    case = yaml.safe_load(path.read_text())
-    out_path = path.with_name(path.name.replace(".in.yaml", ".out.yaml"))
-    rendered = render_case(case)
-    if update_goldens:
-        out_path.write_text(rendered)
-        return
-    assert out_path.exists(), f"missing golden {out_path.name}: run pytest --update-goldens"
-    assert rendered == out_path.read_text()
+    check_golden(path, render_case, update_goldens)
 
 
 def test_cases_exist_and_hold_no_private_key() -> None:

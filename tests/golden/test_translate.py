@@ -23,7 +23,7 @@ from bastion.dataplane.envoy.snapshot import consistency_problems
 from bastion.memo import Memo
 from bastion.translate.istio import Options, Workload
 from tests import certs
-from tests.golden.render import PLACEHOLDER, ir_to_data, snapshot_to_data
+from tests.golden.render import PLACEHOLDER, check_golden, ir_to_data, snapshot_to_data
 
 CASES = Path(__file__).parent / "translate"
 
@@ -82,14 +82,7 @@ def case_files() -> list[Path]:
 
 @pytest.mark.parametrize("path", case_files(), ids=lambda p: p.name.removesuffix(".in.yaml"))
 def test_golden(path: Path, update_goldens: bool) -> None:
-    case = yaml.safe_load(path.read_text())
-    out_path = path.with_name(path.name.replace(".in.yaml", ".out.yaml"))
-    rendered = render(case)
-    if update_goldens:
-        out_path.write_text(rendered)
-        return
-    assert out_path.exists(), f"missing golden {out_path.name}: run pytest --update-goldens"
-    assert rendered == out_path.read_text()
+    check_golden(path, render, update_goldens)
 
 
 def test_no_orphan_goldens(update_goldens: bool) -> None:

@@ -43,7 +43,8 @@ def _labels(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 @click.option("--no-envoy", is_flag=True, help="Serve xDS without starting Envoy.")
 @click.option("--concurrency", type=int, default=None, help="Envoy worker threads.")
 @click.option("--debounce", default=0.02, show_default=True,
-              help="Seconds to gather changes before translating.")
+              help="Least seconds between two builds; changes within them are gathered "
+                   "(the first change after a quiet spell is built at once).")
 @click.option("--secret-grace", default=None, type=click.FloatRange(0, 30),
               help="Seconds a deleted Secret stays in force, so delete-then-create rotates "
                    "without a gap (default 10; 0: withdraw at once; at most 30).")

@@ -58,6 +58,7 @@ class Pipeline:
         self._deleted: dict[StoreKey, tuple[float, StoredObject]] = {}
         self._changed: set[StoreKey] | None = None  # None: translate everything
         self._dirty = asyncio.Event()
+        self._built_at = 0.0
         for obj in store.all():
             self.inputs.put(obj.key, obj.revision, obj.body)
         store.subscribe(self._on_changes)
@@ -122,14 +123,19 @@ class Pipeline:
     # -- the loop -------------------------------------------------------------------------
 
     async def run(self) -> None:
+        """Build at once on the first change after a quiet spell (a rotation reaches the gateway
+        in milliseconds); changes that follow within `debounce_s` of a build are gathered into
+        the next one, so a burst costs one build per interval, not one per change."""
         self.rebuild()
         while True:
             await self._dirty.wait()
-            await asyncio.sleep(self.config.debounce_s)
+            wait = self.config.debounce_s - (time.monotonic() - self._built_at)
+            await asyncio.sleep(max(wait, 0.0))
             self._dirty.clear()
             self.rebuild()
 
     def rebuild(self) -> None:
+        self._built_at = time.monotonic()
         started = time.perf_counter()
         changed, self._changed = self._changed, set()
         groups = {self.config.workload} | self.dataplane.groups()

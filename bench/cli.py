@@ -5,9 +5,10 @@ busy.
     .venv/bin/python -m bench.cli [--runs 20] [--out bench/results/cli.json]
 
 "Under load" runs one CPU-bound process per core beside the CLI (each bounded in time), which is
-what the task's two commands meet on a gateway busy serving traffic. With `--python P` and
-`--pythonpath DIR` another checkout's CLI can be timed the same way (e.g. the previous
-commit's, from a `git worktree`). A benchmark: it asserts nothing.
+what the task's two commands meet on a gateway busy serving traffic. With `--compare DIR`
+another checkout's CLI (its `src`, e.g. a `git worktree` of an older commit) is timed in turn
+with this one, run by run, against the same control plane and under the same load, so the two
+can be compared. A benchmark: it asserts nothing.
 """
 
 from __future__ import annotations
@@ -49,51 +50,69 @@ def time_cli(env: dict[str, str], python: str, args: list[str], cwd: Path) -> fl
     return (time.perf_counter() - started) * 1000
 
 
-def measure(bastion: Bastion, work: Path, python: str, pythonpath: str | None, runs: int
-            ) -> dict[str, dict[str, float]]:
-    env = dict(bastion.env)
-    if pythonpath:
-        env["PYTHONPATH"] = pythonpath
+def measure(bastion: Bastion, work: Path, variants: dict[str, str | None], runs: int
+            ) -> dict[str, dict[str, dict[str, float]]]:
+    """variants: name -> PYTHONPATH for that CLI (None: this checkout's)."""
+    envs = {}
+    for name, pythonpath in variants.items():
+        env = dict(bastion.env)
+        if pythonpath:
+            env["PYTHONPATH"] = pythonpath
+        envs[name] = env
     pair = certs.leaf("httpbin.example.com", 5)
     cert, key = certs.write(pair, work, "leaf")
     manifest = work / "gateway.yaml"
     manifest.write_text(HTTPBIN_GATEWAY)
-    samples: dict[str, list[float]] = {"create secret tls": [], "apply -f": [], "get": []}
+    samples: dict[str, dict[str, list[float]]] = {
+        name: {"create secret tls": [], "apply -f": [], "get": []} for name in variants}
     for i in range(runs):
-        samples["create secret tls"].append(time_cli(env, python, [
-            "create", "-n", "istio-system", "secret", "tls", f"cred-{i}-{time.time_ns()}",
-            f"--cert={cert}", f"--key={key}"], work))
-        samples["apply -f"].append(time_cli(env, python, ["apply", "-f", str(manifest)], work))
-        samples["get"].append(time_cli(env, python, ["get", "gateway"], work))
-    return {verb: summarize(values) for verb, values in samples.items()}
+        for name, env in envs.items():
+            python = sys.executable
+            samples[name]["create secret tls"].append(time_cli(env, python, [
+                "create", "-n", "istio-system", "secret", "tls",
+                f"cred-{name}-{i}-{time.time_ns()}",
+                f"--cert={cert}", f"--key={key}"], work))
+            samples[name]["apply -f"].append(time_cli(env, python, ["apply", "-f",
+                                                                     str(manifest)], work))
+            samples[name]["get"].append(time_cli(env, python, ["get", "gateway"], work))
+    return {name: {verb: summarize(values) for verb, values in by_verb.items()}
+            for name, by_verb in samples.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--python", default=sys.executable)
-    parser.add_argument("--pythonpath", default=None)
+    parser.add_argument("--compare", type=Path, default=None,
+                        help="another checkout whose CLI is timed in turn with this one")
     parser.add_argument("--out", type=Path, default=Path("bench/results/cli.json"))
     args = parser.parse_args()
+    variants: dict[str, str | None] = {"this": None}
+    if args.compare is not None:
+        variants["compared"] = str(args.compare.resolve() / "src")
     work = Path(tempfile.mkdtemp(prefix="bastion-bench-cli-"))
     bastion = Bastion(work, serve_args=("--no-envoy",))
     bastion.start(wait_for_gateway=False)
     try:
-        idle = measure(bastion, work, args.python, args.pythonpath, args.runs)
+        idle = measure(bastion, work, variants, args.runs)
         burners = Burners(seconds=600)
         try:
-            loaded = measure(bastion, work, args.python, args.pythonpath, args.runs)
+            loaded = measure(bastion, work, variants, args.runs)
         finally:
             burners.stop()
     finally:
         bastion.stop()
-    report = {"machine": machine(), "runs": args.runs, "idle": idle, "under_load": loaded}
+    report = {"machine": machine(), "runs": args.runs,
+              "compared": str(args.compare) if args.compare else None,
+              "idle": idle["this"], "under_load": loaded["this"],
+              "compared_idle": idle.get("compared"),
+              "compared_under_load": loaded.get("compared")}
     write_report(args.out, report)
-    for name, table in (("idle", idle), ("both cores busy", loaded)):
-        print(name)
-        for verb, row in table.items():
-            print(f"  {verb:18} median {row['median_ms']:7.1f} ms  p90 {row['p90_ms']:7.1f} ms  "
-                  f"max {row['max_ms']:7.1f} ms")
+    for name in variants:
+        for label, table in (("idle", idle[name]), ("both cores busy", loaded[name])):
+            print(f"{name}, {label}")
+            for verb, row in table.items():
+                print(f"  {verb:18} median {row['median_ms']:7.1f} ms  p90 "
+                      f"{row['p90_ms']:7.1f} ms  max {row['max_ms']:7.1f} ms")
 
 
 if __name__ == "__main__":

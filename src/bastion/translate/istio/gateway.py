@@ -335,9 +335,9 @@ class _Translation:
         index = self._by_gateway()
         ref = (namespace, name)
         if ref not in index:
-            bound = self.res.vs_by_gateway.get(ref, {})
+            bound = [(k, self.res.virtual_services[k]) for k in self.res.vs_by_gateway.get(ref, ())]
             index[ref] = [vs for _, vs in sorted(
-                bound.items(), key=lambda i: (i[1].metadata.creation_timestamp or "", i[0]))]
+                bound, key=lambda i: (i[1].metadata.creation_timestamp or "", i[0]))]
         return index[ref]
 
     def _bound_routes(self, entry: _Entry, server_hosts: list[str]

@@ -40,7 +40,9 @@ class Resources:
     services: dict[tuple[str, str], core.Service] = field(default_factory=dict)
     endpoints: dict[tuple[str, str], core.Endpoints] = field(default_factory=dict)
     endpoint_slices: dict[tuple[str, str], core.EndpointSlice] = field(default_factory=dict)
-    vs_by_gateway: dict[tuple[str, str], dict[tuple[str, str], istio.VirtualService]] = field(
+    # (namespace, name) of the VirtualServices naming each Gateway; tuples, not dicts, since a
+    # Gateway is most often named by one or two.
+    vs_by_gateway: dict[tuple[str, str], tuple[tuple[str, str], ...]] = field(
         default_factory=dict)
 
     @classmethod
@@ -71,7 +73,9 @@ class Resources:
         if isinstance(model, istio.VirtualService):
             self._unindex(key)
             for ref in gateway_refs(model, model.spec.gateways):
-                self.vs_by_gateway.setdefault(ref, {})[key] = model
+                bound = self.vs_by_gateway.get(ref, ())
+                if key not in bound:
+                    self.vs_by_gateway[ref] = (*bound, key)
         slot[key] = model
 
     def remove(self, model_type: type, key: tuple[str, str]) -> None:
@@ -87,8 +91,8 @@ class Resources:
         if old is None:
             return
         for ref in gateway_refs(old, old.spec.gateways):
-            bound = self.vs_by_gateway.get(ref)
-            if bound is not None:
-                bound.pop(key, None)
-                if not bound:
-                    del self.vs_by_gateway[ref]
+            bound = tuple(k for k in self.vs_by_gateway.get(ref, ()) if k != key)
+            if bound:
+                self.vs_by_gateway[ref] = bound
+            else:
+                self.vs_by_gateway.pop(ref, None)

@@ -187,6 +187,9 @@ class Server:
     virtual_hosts: tuple[VirtualHost, ...]
     sources: tuple[ObjectRef, ...]
     name: str = ""  # the Gateway server's `name`, for statistics
+    # Hosts other servers of the same port serve ("*": any host). A request for one of them
+    # on this server's connections was sent on a coalesced connection: it is misdirected.
+    misdirected_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

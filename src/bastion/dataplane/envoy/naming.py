@@ -8,6 +8,8 @@ from bastion.ir.model import BackendRef, Listener, ServerKey
 SDS_PREFIX = "kubernetes://"
 # The cluster a route with no backend names; Envoy answers 503 for it, as Istio's gateway does.
 BLACKHOLE_CLUSTER = "blackhole"
+# The virtual host answering 421 for the hosts of the other servers of a port.
+MISDIRECTED_VHOST = "misdirected"
 
 
 def listener(l: Listener) -> str:  # noqa: E741

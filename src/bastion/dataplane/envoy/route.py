@@ -54,13 +54,27 @@ RETRY_ON = {
 }
 
 
+MISDIRECTED = 421  # RFC 9110, 15.5.20: the client should retry on a connection of its own
+
+
 def build_route_configuration(server: Server) -> route_pb2.RouteConfiguration:
-    return route_pb2.RouteConfiguration(
+    config = route_pb2.RouteConfiguration(
         name=naming.route_table(server.key),
         virtual_hosts=[_virtual_host(v) for v in server.virtual_hosts],
         validate_clusters=wrappers_pb2.BoolValue(value=False),
         ignore_port_in_host_matching=True,
     )
+    # Hosts of other servers of the port get 421; a domain appears once in a route table, so
+    # those this server routes itself are left out.
+    own = {d for v in server.virtual_hosts for d in v.domains}
+    misdirected = [h for h in server.misdirected_hosts if h not in own]
+    if misdirected:
+        port = server.virtual_hosts[0].port if server.virtual_hosts else server.key.port
+        config.virtual_hosts.append(rc.VirtualHost(
+            name=naming.virtual_host(naming.MISDIRECTED_VHOST, port), domains=misdirected,
+            routes=[rc.Route(match=rc.RouteMatch(prefix="/"),
+                             direct_response=rc.DirectResponseAction(status=MISDIRECTED))]))
+    return config
 
 
 def _virtual_host(vhost: VirtualHost) -> rc.VirtualHost:

@@ -162,7 +162,7 @@ class _Translation:
         servers: list[Server] = []
         if plain:
             servers.append(self._plain_server(bind_port, plain))
-        servers.extend(self._tls_servers(terminating))
+        servers.extend(_with_misdirected(self._tls_servers(terminating)))
         if not servers:
             return None
         port = entries[0].server.port.number
@@ -435,6 +435,21 @@ def _outcome(function: Callable[[credentials.SecretLookup, str], C],
         return function(lookup, name)
     except CredentialError as exc:
         return exc
+
+
+def _with_misdirected(servers: list[Server]) -> list[Server]:
+    """Each TLS server with the hosts the other servers of its port serve. A browser reuses an
+    HTTP/2 connection for any host its certificate covers (connection coalescing); a request for
+    another server's host on this server's connection is then misdirected, and is answered so
+    (HTTP 421) rather than "not found", so the client opens a connection for that host."""
+    if len(servers) < 2:
+        return servers
+    hosts = {s.key: set(s.sni or ("*",)) for s in servers}
+    out = []
+    for server in servers:
+        others = set().union(*(h for k, h in hosts.items() if k != server.key))
+        out.append(replace(server, misdirected_hosts=tuple(sorted(others - hosts[server.key]))))
+    return out
 
 
 def server_backends(server: Server) -> set[BackendRef]:

@@ -1,0 +1,52 @@
+"""HTTP/2 connection coalescing: a client that reuses one server's connection for another
+server's host (its certificate covers both) is told the request is misdirected (421), so it
+retries on a connection of its own, instead of getting 404; a host that no server serves still
+gets 404."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests import certs
+from tests.e2e.harness import Bastion
+from tests.manifests import gateway_yaml
+from tests.manifests import tls_secret_json as secret
+
+
+def routes(name: str, host: str) -> str:
+    return (f"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {name}}}"
+            f"\nspec:\n  hosts: [{host}]\n  gateways: [shared]\n  http:\n"
+            f"  - directResponse: {{status: 200, body: {{string: inside-{name}}}}}\n")
+
+
+def test_misdirected_request_gets_421_and_unknown_host_404(bastion: Bastion,
+                                                          tmp_path: Path) -> None:
+    # One certificate for both hosts, as browsers need to coalesce; two servers on one port.
+    both = certs.leaf("a.example.com", 5, sans=("a.example.com", "b.example.com"))
+    bastion.cli("apply", "-f", "-", input="\n---\n".join([
+        secret("a-credential", both), secret("b-credential", both),
+        gateway_yaml("shared", [("https-a", "SIMPLE", "a-credential", ["a.example.com"]),
+                                ("https-b", "SIMPLE", "b-credential", ["b.example.com"])]),
+        routes("a", "a.example.com"), routes("b", "b.example.com")]))
+    bastion.cli("wait", "--timeout", "10s", "vs", "b")
+    cafile = tmp_path / "root.crt"
+    cafile.write_bytes(certs.ca("root1")[0].cert)
+    port = bastion.secure_port
+    one_connection = ["--http2", "--resolve", f"a.example.com:{port}:127.0.0.1", "--cacert",
+                      str(cafile)]
+    result = subprocess.run(
+        ["curl", "-sS", "-v", *one_connection, f"https://a.example.com:{port}/",
+         "--next", *one_connection, "-H", "Host: b.example.com", f"https://a.example.com:{port}/",
+         "--next", *one_connection, "-H", "Host: c.example.com", f"https://a.example.com:{port}/"],
+        capture_output=True, text=True, timeout=30)
+    assert "Re-using existing connection" in result.stderr or "Reusing existing" in result.stderr
+    statuses = [line.split()[2] for line in result.stderr.splitlines()
+                if line.startswith("< HTTP/2 ")]
+    assert statuses == ["200", "421", "404"], result.stderr[-3000:]
+    assert result.stdout.startswith("inside-a") and "inside-b" not in result.stdout
+    # On its own connection, B is served.
+    own = subprocess.run(["curl", "-sS", "--http2", "--resolve", f"b.example.com:{port}:127.0.0.1",
+                          "--cacert", str(cafile), f"https://b.example.com:{port}/"],
+                         capture_output=True, text=True, timeout=15)
+    assert own.stdout == "inside-b", own.stderr

@@ -10,6 +10,7 @@ drain time (see `snapshot.linger`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -94,6 +95,7 @@ class _Group:
     memo: Memo = field(default_factory=Memo)
     lingering: dict[str, Lingering] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)  # SDS name -> summary
+    whole_next: bool = False  # a build was not delivered; render the next one whole
 
 
 class EnvoyDataPlane:
@@ -115,14 +117,20 @@ class EnvoyDataPlane:
             if group.base is not None and not gateway.changed \
                     and group.base.generation == build.revision:
                 continue
-            base = render(group.base, gateway, build.revision, group.memo)
+            if group.whole_next:
+                # The last build was not delivered: its delta is not what this one's is
+                # relative to, so this one is rendered whole.
+                gateway = dataclasses.replace(gateway, delta=None)
             try:
+                base = render(group.base, gateway, build.revision, group.memo)
                 self._set(workload, group, base)
             except Exception as exc:  # InconsistentSnapshot, or a bug rendering it
                 log.error("gateway group %s: %s; keeping the last good configuration",
                           workload, exc)
                 errors.append(str(exc))
+                group.whole_next = True
                 continue
+            group.whole_next = False
             self._log_secret_changes(group, gateway, base)
         return errors
 

@@ -1,7 +1,7 @@
 """A cache that lives for one more translation.
 
 Translation is a pure function of the stored objects, and from one change to the next almost all
-of them are the same Python objects (the runtime keeps a model until its object changes). The
+of them are the same Python objects (the build's inputs keep a model until its object changes). The
 memo lets each translation step reuse what the previous translation computed for the same
 inputs; anything the new translation does not ask for again is dropped, so the cache never
 grows beyond one configuration's worth.

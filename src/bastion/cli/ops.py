@@ -78,7 +78,9 @@ def status(state: State, fmt: str) -> None:
         click.echo("gateways: none connected")
     for gw in data["gateways"]:
         state_word = "in sync" if gw["inSync"] else "syncing"
-        click.echo(f"gateway {gw['node']}: {state_word} at revision {gw['syncedRevision']}")
+        group = f" (group {gw['group']})" if gw.get("group") else ""
+        click.echo(f"gateway {gw['node']}{group}: {state_word} at revision "
+                   f"{gw['syncedRevision']}")
         for short, t in gw["types"].items():
             line = f"  {short}: acked {t['acked'] or '-'} ({t['resources']} resources)"
             if t["lastNack"]:

@@ -20,6 +20,7 @@ from bastion.build import Build, GatewayBuild
 from bastion.dataplane.envoy import naming
 from bastion.dataplane.envoy.cache import InconsistentSnapshot, SnapshotCache
 from bastion.dataplane.envoy.cluster import build_cluster, build_load_assignment
+from bastion.dataplane.envoy.listener import shared_servers
 from bastion.dataplane.envoy.resources import CLUSTER, ENDPOINT, ROUTE, SECRET, to_xds
 from bastion.dataplane.envoy.route import build_route_configuration
 from bastion.dataplane.envoy.secret import build_ca_secret, build_tls_secret
@@ -41,10 +42,15 @@ def render(previous: Snapshot | None, gateway: GatewayBuild, generation: int,
            memo: Memo) -> Snapshot:
     """The snapshot of one gateway build (pure). Consistency is checked where it is set."""
     delta, config = gateway.delta, gateway.ir.config
+    shared = previous.annotation("shared", {}) if previous is not None else {}
+    if delta is not None and any(s.key in shared for s in delta.servers):
+        delta = None  # a changed server shares its route table: render that table whole
     if previous is None or delta is None:
         snapshot = build_snapshot(to_xds(config, memo), generation, memo)
         memo.advance()
-        return snapshot
+        return snapshot.annotate("shared", {
+            k: v for listener in config.listeners
+            for k, v in shared_servers(listener.servers).items()})
     snapshot = previous.with_generation(generation)
     if delta.credentials:
         updates, removed = {}, []
@@ -58,7 +64,7 @@ def render(previous: Snapshot | None, gateway: GatewayBuild, generation: int,
                 removed.append(naming.secret(name))
         snapshot = snapshot.with_resources(SECRET, updates, generation, removed)
     if delta.servers:
-        routes = {naming.route_table(s.key): build_route_configuration(s)
+        routes = {naming.route_table(s.key): build_route_configuration((s,))
                   for s in delta.servers}
         snapshot = snapshot.with_resources(ROUTE, routes, generation)
     if delta.backends:

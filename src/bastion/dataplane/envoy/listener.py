@@ -25,7 +25,7 @@ from bastion.dataplane.envoy.builders import (
     typed,
     u32,
 )
-from bastion.ir.model import Listener, Server, TlsMode, TlsPolicy
+from bastion.ir.model import Listener, Server, ServerKey, TlsMode, TlsPolicy
 from bastion.memo import Memo
 
 EDGE_BUFFER_LIMIT = 32 * 1024
@@ -45,16 +45,38 @@ SUPPORTED_CIPHER_SUITES = validation.ISTIO_CIPHER_SUITES
 SUPPORTED_ECDH_CURVES = validation.ISTIO_ECDH_CURVES
 
 
+HCM = hcm_pb2.HttpConnectionManager
+
+
 def _supported(names: tuple[str, ...], supported: frozenset[str]) -> list[str]:
     """`[a|b]` groups (BoringSSL's equal-preference syntax) are kept when all members are."""
     return [n for n in names
             if all(m in supported for m in n.removeprefix("[").removesuffix("]").split("|"))]
-HCM = hcm_pb2.HttpConnectionManager
 
 
 def _chain_key(server: Server) -> tuple[object, ...]:
     """What a filter chain is made of (its routes live in RDS, so they are not part of it)."""
     return (server.key, server.sni, server.tls, server.name)
+
+
+def chain_groups(servers: tuple[Server, ...]) -> list[tuple[Server, ...]]:
+    """The servers of a listener, grouped into filter chains. TLS servers with the same TLS
+    policy (so the same certificates) and only exact host names share one chain and one route
+    table: a browser that reuses a connection for another host its certificate covers (HTTP/2
+    coalescing) is then routed, not refused. The first server of a group names it."""
+    groups: dict[object, list[Server]] = {}
+    for server in servers:
+        shareable = server.tls is not None and server.sni and not any(
+            "*" in host for host in server.sni)
+        key: object = ("shared", server.tls) if shareable else ("own", server.key)
+        groups.setdefault(key, []).append(server)
+    return [tuple(group) for group in groups.values()]
+
+
+def shared_servers(servers: tuple[Server, ...]) -> dict[ServerKey, ServerKey]:
+    """Server -> the server whose chain and route table it shares, for groups of two or more."""
+    return {member.key: group[0].key for group in chain_groups(servers) if len(group) > 1
+            for member in group}
 
 
 def build_listener(listener: Listener, memo: Memo | None = None) -> listener_pb2.Listener:
@@ -77,12 +99,13 @@ def _build_listener(listener: Listener, memo: Memo) -> listener_pb2.Listener:
             typed_config=typed(tls_inspector_pb2.TlsInspector()),
         ))
     out.filter_chains.extend(
-        memo.get(("chain", _chain_key(s)), partial(_filter_chain, s))
-        for s in listener.servers)
+        memo.get(("chain", tuple(_chain_key(s) for s in group)), partial(_filter_chain, group))
+        for group in chain_groups(listener.servers))
     return out
 
 
-def _filter_chain(server: Server) -> listener_components_pb2.FilterChain:
+def _filter_chain(group: tuple[Server, ...]) -> listener_components_pb2.FilterChain:
+    server = group[0]
     route_name = naming.route_table(server.key)
     chain = listener_components_pb2.FilterChain(
         name=route_name,
@@ -92,8 +115,9 @@ def _filter_chain(server: Server) -> listener_components_pb2.FilterChain:
         )],
     )
     if server.tls is not None:
-        if server.sni:
-            chain.filter_chain_match.server_names.extend(server.sni)
+        names = sorted({host for member in group for host in member.sni})
+        if names:
+            chain.filter_chain_match.server_names.extend(names)
         chain.transport_socket.name = "envoy.transport_sockets.tls"
         chain.transport_socket.typed_config.CopyFrom(typed(downstream_tls_context(server.tls)))
         chain.transport_socket_connect_timeout.CopyFrom(seconds(HANDSHAKE_TIMEOUT_S))

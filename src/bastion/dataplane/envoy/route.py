@@ -57,19 +57,21 @@ RETRY_ON = {
 MISDIRECTED = 421  # RFC 9110, 15.5.20: the client should retry on a connection of its own
 
 
-def build_route_configuration(server: Server) -> route_pb2.RouteConfiguration:
+def build_route_configuration(group: tuple[Server, ...]) -> route_pb2.RouteConfiguration:
+    """The route table of one filter chain: its servers' virtual hosts, and 421 for the hosts
+    the other servers of the port serve."""
     config = route_pb2.RouteConfiguration(
-        name=naming.route_table(server.key),
-        virtual_hosts=[_virtual_host(v) for v in server.virtual_hosts],
+        name=naming.route_table(group[0].key),
+        virtual_hosts=[_virtual_host(v) for s in group for v in s.virtual_hosts],
         validate_clusters=wrappers_pb2.BoolValue(value=False),
         ignore_port_in_host_matching=True,
     )
-    # Hosts of other servers of the port get 421; a domain appears once in a route table, so
-    # those this server routes itself are left out.
-    own = {d for v in server.virtual_hosts for d in v.domains}
-    misdirected = [h for h in server.misdirected_hosts if h not in own]
+    # A domain appears once in a route table: hosts this chain routes itself are left out.
+    own = {d for s in group for v in s.virtual_hosts for d in v.domains}
+    own |= {h for s in group for h in s.sni}
+    misdirected = sorted({h for s in group for h in s.misdirected_hosts} - own)
     if misdirected:
-        port = server.virtual_hosts[0].port if server.virtual_hosts else server.key.port
+        port = next((v.port for s in group for v in s.virtual_hosts), group[0].key.port)
         config.virtual_hosts.append(rc.VirtualHost(
             name=naming.virtual_host(naming.MISDIRECTED_VHOST, port), domains=misdirected,
             routes=[rc.Route(match=rc.RouteMatch(prefix="/"),

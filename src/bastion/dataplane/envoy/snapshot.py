@@ -130,6 +130,15 @@ class Snapshot:
         return Snapshot(generation, MappingProxyType(resources), parent, changes,
                         _derived=derived)
 
+    def annotate(self, name: str, value: Any) -> Snapshot:
+        """Keep a fact about how this snapshot was made, carried to the snapshots made from it
+        (the driver notes which servers share a filter chain)."""
+        self._derived[("note", name)] = value
+        return self
+
+    def annotation(self, name: str, default: Any = None) -> Any:
+        return self._derived.get(("note", name), default)
+
     def wanted(self, memo: Memo | None = None) -> frozenset[tuple[str, str]]:
         """(type, name) of every route table, endpoint set and secret a listener or cluster
         names. Not kept: at 10,000 hosts it is 20,000 entries, and a check of a derived

@@ -53,3 +53,32 @@ def test_each_group_gets_its_own_snapshot_and_a_lost_build_is_made_good(
         assert cache.get(DEFAULT).generation == 9  # type: ignore[union-attr]
 
     asyncio.run(scenario())
+
+
+def test_route_edit_of_servers_sharing_a_chain_renders_their_table_whole() -> None:
+    from bastion.build import Inputs
+    from bastion.dataplane.envoy.driver import render
+    from bastion.dataplane.envoy.resources import LISTENER, ROUTE
+    from bastion.memo import Memo
+    from tests.unit.build.test_build import gateway, hashes, routes
+
+    inputs = Inputs()
+    for i, raw in enumerate([
+            secret("shared", 1, "a.example.com"),
+            gateway("gw-a", {"istio": "ingressgateway"}, "a.example.com", "shared"),
+            gateway("gw-b", {"istio": "ingressgateway"}, "b.example.com", "shared"),
+            routes("a", "a.example.com", "gw-a", "A"), routes("b", "b.example.com", "gw-b", "B")]):
+        put(inputs, raw, i + 1)
+    before = build(None, inputs, 5, [DEFAULT], Options())
+    first = render(None, before.gateways[DEFAULT], 5, Memo())
+    # One filter chain (both hosts) and one route table for the two servers.
+    (listener,) = first.of(LISTENER).values()
+    assert [list(c.filter_chain_match.server_names)
+            for c in listener.message.filter_chains] == [["a.example.com", "b.example.com"]]
+    assert len(first.of(ROUTE)) == 1
+    key = put(inputs, routes("b", "b.example.com", "gw-b", "B2"), 6)
+    fast = build(before, inputs, 6, [DEFAULT], Options(), {key})
+    assert fast.gateways[DEFAULT].delta is not None and fast.gateways[DEFAULT].delta.servers
+    whole = build(None, inputs, 6, [DEFAULT], Options())
+    assert hashes(render(first, fast.gateways[DEFAULT], 6, Memo())) == hashes(
+        render(None, whole.gateways[DEFAULT], 6, Memo()))

@@ -36,17 +36,25 @@ def statuses_on_one_connection(port: int, cafile: Path, hosts: list[str]
     return statuses, result.stdout, result.stderr
 
 
-def test_servers_sharing_a_credential_route_a_coalesced_request(bastion: Bastion,
-                                                                tmp_path: Path) -> None:
+def serve_two(bastion: Bastion, tmp_path: Path, credentials: tuple[str, str]) -> Path:
+    """Servers for a.example.com and b.example.com on one port, with the credentials named (the
+    same name twice: one credential), each holding one certificate for both hosts, as
+    browsers need to coalesce."""
     both = certs.leaf("a.example.com", 6, sans=("a.example.com", "b.example.com"))
     bastion.cli("apply", "-f", "-", input="\n---\n".join([
-        secret("shared-credential", both),
-        gateway_yaml("shared", [("https-a", "SIMPLE", "shared-credential", ["a.example.com"]),
-                                ("https-b", "SIMPLE", "shared-credential", ["b.example.com"])]),
+        *(secret(name, both) for name in sorted(set(credentials))),
+        gateway_yaml("shared", [("https-a", "SIMPLE", credentials[0], ["a.example.com"]),
+                                ("https-b", "SIMPLE", credentials[1], ["b.example.com"])]),
         routes("a", "a.example.com"), routes("b", "b.example.com")]))
     bastion.cli("wait", "--timeout", "10s", "vs", "b")
     cafile = tmp_path / "root.crt"
     cafile.write_bytes(certs.ca("root1")[0].cert)
+    return cafile
+
+
+def test_servers_sharing_a_credential_route_a_coalesced_request(bastion: Bastion,
+                                                                tmp_path: Path) -> None:
+    cafile = serve_two(bastion, tmp_path, ("shared-credential", "shared-credential"))
     statuses, body, stderr = statuses_on_one_connection(
         bastion.secure_port, cafile, ["a.example.com", "b.example.com", "c.example.com"])
     assert statuses == ["200", "200", "404"], stderr[-3000:]
@@ -55,16 +63,7 @@ def test_servers_sharing_a_credential_route_a_coalesced_request(bastion: Bastion
 
 def test_misdirected_request_gets_421_and_unknown_host_404(bastion: Bastion,
                                                           tmp_path: Path) -> None:
-    # One certificate for both hosts, as browsers need to coalesce; two servers on one port.
-    both = certs.leaf("a.example.com", 5, sans=("a.example.com", "b.example.com"))
-    bastion.cli("apply", "-f", "-", input="\n---\n".join([
-        secret("a-credential", both), secret("b-credential", both),
-        gateway_yaml("shared", [("https-a", "SIMPLE", "a-credential", ["a.example.com"]),
-                                ("https-b", "SIMPLE", "b-credential", ["b.example.com"])]),
-        routes("a", "a.example.com"), routes("b", "b.example.com")]))
-    bastion.cli("wait", "--timeout", "10s", "vs", "b")
-    cafile = tmp_path / "root.crt"
-    cafile.write_bytes(certs.ca("root1")[0].cert)
+    cafile = serve_two(bastion, tmp_path, ("a-credential", "b-credential"))
     port = bastion.secure_port
     statuses, body, stderr = statuses_on_one_connection(
         port, cafile, ["a.example.com", "b.example.com", "c.example.com"])

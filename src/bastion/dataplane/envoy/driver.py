@@ -20,7 +20,7 @@ from bastion.build import Build, GatewayBuild
 from bastion.dataplane.envoy import naming
 from bastion.dataplane.envoy.cache import InconsistentSnapshot, SnapshotCache
 from bastion.dataplane.envoy.cluster import build_cluster, build_load_assignment
-from bastion.dataplane.envoy.listener import shared_servers
+from bastion.dataplane.envoy.listener import listener_groups, shared_servers
 from bastion.dataplane.envoy.resources import CLUSTER, ENDPOINT, ROUTE, SECRET, to_xds
 from bastion.dataplane.envoy.route import build_route_configuration
 from bastion.dataplane.envoy.secret import build_ca_secret, build_tls_secret
@@ -47,10 +47,10 @@ def render(previous: Snapshot | None, gateway: GatewayBuild, generation: int,
         delta = None  # a changed server shares its route table: render that table whole
     if previous is None or delta is None:
         snapshot = build_snapshot(to_xds(config, memo), generation, memo)
+        shared = {k: v for listener in config.listeners
+                  for k, v in shared_servers(listener_groups(listener, memo)).items()}
         memo.advance()
-        return snapshot.annotate("shared", {
-            k: v for listener in config.listeners
-            for k, v in shared_servers(listener.servers).items()})
+        return snapshot.annotate("shared", shared)
     snapshot = previous.with_generation(generation)
     if delta.credentials:
         updates, removed = {}, []

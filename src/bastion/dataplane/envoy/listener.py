@@ -73,10 +73,15 @@ def chain_groups(servers: tuple[Server, ...]) -> list[tuple[Server, ...]]:
     return [tuple(group) for group in groups.values()]
 
 
-def shared_servers(servers: tuple[Server, ...]) -> dict[ServerKey, ServerKey]:
+def listener_groups(listener: Listener, memo: Memo) -> list[tuple[Server, ...]]:
+    """`chain_groups` of a listener, once per listener object and build."""
+    return memo.get(("groups", id(listener)), partial(chain_groups, listener.servers),
+                    pins=listener)
+
+
+def shared_servers(groups: list[tuple[Server, ...]]) -> dict[ServerKey, ServerKey]:
     """Server -> the server whose chain and route table it shares, for groups of two or more."""
-    return {member.key: group[0].key for group in chain_groups(servers) if len(group) > 1
-            for member in group}
+    return {member.key: group[0].key for group in groups if len(group) > 1 for member in group}
 
 
 def build_listener(listener: Listener, memo: Memo | None = None) -> listener_pb2.Listener:
@@ -100,7 +105,7 @@ def _build_listener(listener: Listener, memo: Memo) -> listener_pb2.Listener:
         ))
     out.filter_chains.extend(
         memo.get(("chain", tuple(_chain_key(s) for s in group)), partial(_filter_chain, group))
-        for group in chain_groups(listener.servers))
+        for group in listener_groups(listener, memo))
     return out
 
 

@@ -8,7 +8,7 @@ from functools import partial
 from google.protobuf.message import Message
 
 from bastion.dataplane.envoy.cluster import build_cluster, build_load_assignment
-from bastion.dataplane.envoy.listener import build_listener, chain_groups
+from bastion.dataplane.envoy.listener import build_listener, listener_groups
 from bastion.dataplane.envoy.route import build_route_configuration
 from bastion.dataplane.envoy.secret import build_ca_secret, build_tls_secret
 from bastion.ir.model import GatewayConfig
@@ -43,7 +43,7 @@ def to_xds(config: GatewayConfig, memo: Memo | None = None) -> XdsResources:
     for listener in config.listeners:
         built = build_listener(listener, memo)
         out[LISTENER][built.name] = built
-        for group in chain_groups(listener.servers):
+        for group in listener_groups(listener, memo):
             routes = memo.get(("rds", group), partial(build_route_configuration, group))
             out[ROUTE][routes.name] = routes
     for backend in config.backends:

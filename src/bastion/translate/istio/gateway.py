@@ -36,6 +36,7 @@ from bastion.translate.istio.resources import Options, Resources, Workload
 from bastion.translate.istio.routes import RouteBuilder, is_catch_all
 
 C = TypeVar("C", TlsCredential, CaCredential)
+MISDIRECTED_LIMIT = 64
 HTTP_FAMILY = {"HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"}
 TERMINATING = {istio.TLSMode.SIMPLE, istio.TLSMode.MUTUAL, istio.TLSMode.OPTIONAL_MUTUAL}
 TLS_VERSIONS = {
@@ -441,8 +442,12 @@ def _with_misdirected(servers: list[Server]) -> list[Server]:
     """Each TLS server with the hosts the other servers of its port serve. A browser reuses an
     HTTP/2 connection for any host its certificate covers (connection coalescing); a request for
     another server's host on this server's connection is then misdirected, and is answered so
-    (HTTP 421) rather than "not found", so the client opens a connection for that host."""
-    if len(servers) < 2:
+    (HTTP 421) rather than "not found", so the client opens a connection for that host.
+
+    Every server names every other server's hosts, so the lists grow with the square of the
+    servers on the port: above MISDIRECTED_LIMIT servers none is kept (such requests get 404,
+    as in Istio; servers sharing a credential still share a connection and are routed)."""
+    if len(servers) < 2 or len(servers) > MISDIRECTED_LIMIT:
         return servers
     hosts = {s.key: set(s.sni or ("*",)) for s in servers}
     out = []

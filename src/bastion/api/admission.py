@@ -19,8 +19,8 @@ from bastion.api.base import validate
 from bastion.api.kinds import (
     ISTIO_NETWORKING,
     KindInfo,
-    generic_kind_info,
     info_for,
+    kind_info,
     split_api_version,
 )
 from bastion.diag import Diagnostic, ObjectRef, Severity, one_line
@@ -134,7 +134,7 @@ def admit(raw: Any, default_namespace: str = "default") -> Admitted | Refused:
         ref = ObjectRef(shown_kind, "", name or "<unnamed>")
         return Refused(ref, (Diagnostic(ref, "kind", "Invalid", "required"),))
     group, version = split_api_version(api_version)
-    info = info_for(group, kind) or generic_kind_info(group, kind)
+    info = kind_info(group, kind)
     namespace = ""
     if info.namespaced:
         namespace = metadata.get("namespace") or default_namespace

@@ -78,3 +78,8 @@ def generic_kind_info(group: str, kind: str) -> KindInfo:
     """A description for a kind outside the table: stored and listed, never acted on."""
     plural = kind.lower() + ("es" if kind.lower().endswith("s") else "s")
     return KindInfo(kind, group, ("v1",), plural)
+
+
+def kind_info(group: str, kind: str) -> KindInfo:
+    """The table's description of a kind, or the generic one for a kind outside it."""
+    return info_for(group, kind) or generic_kind_info(group, kind)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 
 from bastion.build.inputs import Inputs
@@ -61,9 +62,10 @@ class Build:
     options: Options
     memo: Memo = field(default_factory=Memo, compare=False, repr=False)
 
-    @property
+    @cached_property
     def diagnostics(self) -> tuple[Diagnostic, ...]:
-        """Every problem found, once, whichever gateway group found it."""
+        """Every problem found, once, whichever gateway group found it (worked out once per
+        build: the log, `status` and `describe` all ask)."""
         if len(self.gateways) == 1:
             return next(iter(self.gateways.values())).ir.diagnostics
         found: set[Diagnostic] = set()

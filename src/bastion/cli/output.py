@@ -94,7 +94,6 @@ def names(items: list[dict[str, Any]]) -> str:
     out = []
     for body in items:
         group, _ = kinds.split_api_version(body.get("apiVersion", ""))
-        info = kinds.info_for(group, body.get("kind", "")) or kinds.generic_kind_info(
-            group, body.get("kind", ""))
+        info = kinds.kind_info(group, body.get("kind", ""))
         out.append(f"{info.resource}/{body.get('metadata', {}).get('name')}")
     return "\n".join(out)

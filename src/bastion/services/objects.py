@@ -90,7 +90,7 @@ class ObjectService:
 
     def _key(self, group: str, kind: str, namespace: str, name: str
              ) -> tuple[StoreKey, kinds.KindInfo]:
-        info = kinds.info_for(group, kind) or kinds.generic_kind_info(group, kind)
+        info = kinds.kind_info(group, kind)
         return StoreKey(group, kind, namespace if info.namespaced else "", name), info
 
     def delete(self, targets: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
@@ -120,7 +120,7 @@ class ObjectService:
         if resolved is None:
             return [], f'the server doesn\'t have a resource type "{kind_name}"'
         group, kind = resolved
-        info = kinds.info_for(group, kind) or kinds.generic_kind_info(group, kind)
+        info = kinds.kind_info(group, kind)
         objects = self.store.select(group, kind, namespace if info.namespaced else None)
         if name is not None:
             objects = [o for o in objects if o.key.name == name]

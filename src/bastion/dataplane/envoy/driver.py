@@ -176,7 +176,7 @@ class EnvoyDataPlane:
         if gateway.delta is not None:
             names = [naming.secret(n) for n in gateway.delta.credentials]
         else:
-            names = sorted(set(group.secrets) | set(snapshot.of(SECRET)))
+            names = list(set(group.secrets) | set(snapshot.of(SECRET)))
         current = snapshot.of(SECRET)
         for name in sorted(names):
             credential = name.removeprefix(naming.SDS_PREFIX)

@@ -97,7 +97,8 @@ class _Translation:
     ca_credentials: dict[str, CaCredential] = field(default_factory=dict)
     memo: Memo = field(default_factory=Memo)
     lookup: credentials.SecretLookup | None = None
-    _vs_index: dict[tuple[str, str], list[istio.VirtualService]] | None = None
+    # VirtualServices naming each Gateway, oldest first, filled as Gateways are translated.
+    _vs_index: dict[tuple[str, str], list[istio.VirtualService]] = field(default_factory=dict)
     _dest_index: dict[str, list[tuple[ObjectRef, str]]] | None = None
 
     def problem(self, entry: _Entry, field_path: str, code: str, message: str,
@@ -324,16 +325,10 @@ class _Translation:
 
     # -- virtual hosts ------------------------------------------------------------------------
 
-    def _by_gateway(self) -> dict[tuple[str, str], list[istio.VirtualService]]:
-        """VirtualServices by the Gateways they name, filled as Gateways are translated."""
-        if self._vs_index is None:
-            self._vs_index = {}
-        return self._vs_index
-
     def _bound_to(self, namespace: str, name: str) -> list[istio.VirtualService]:
         """VirtualServices naming one Gateway, oldest first (Istio's merge order); sorted once
         per Gateway and translation, from the index the resources keep."""
-        index = self._by_gateway()
+        index = self._vs_index
         ref = (namespace, name)
         if ref not in index:
             bound = [(k, self.res.virtual_services[k]) for k in self.res.vs_by_gateway.get(ref, ())]

@@ -36,7 +36,7 @@ MODELS: dict[tuple[str, str], type[Any]] = {
     ("discovery.k8s.io", "EndpointSlice"): core.EndpointSlice,
 }
 
-SEMANTIC_CHECKS: dict[type, Callable[[Any], Iterator[tuple[str, str]]]] = {
+SEMANTIC_CHECKS: dict[type, Callable[[Any], Iterator[validation.Problem]]] = {
     istio.Gateway: validation.gateway_problems,
     istio.VirtualService: validation.virtual_service_problems,
     istio.ServiceEntry: validation.service_entry_problems,
@@ -162,7 +162,9 @@ def admit(raw: Any, default_namespace: str = "default") -> Admitted | Refused:
         model = validate(model_type, body)
     except ValidationError as exc:
         return Refused(ref, tuple(pydantic_problems(ref, exc)))
-    problems = [Diagnostic(ref, f, "Invalid", m) for f, m in _semantic(model)]
+    problems = [Diagnostic(ref, p.at, "Invalid", p.message,
+                           Severity.WARNING if p.warning else Severity.ERROR)
+                for p in _semantic(model)]
     if isinstance(model, core.Secret):
         body, model, secret_problems = _normalise_secret(ref, body, model)
         problems.extend(secret_problems)
@@ -186,7 +188,7 @@ def admit_all(objects: Iterable[Any]) -> tuple[list[Any], list[str]]:
     return models, refused
 
 
-def _semantic(model: object) -> Iterator[tuple[str, str]]:
+def _semantic(model: object) -> Iterator[validation.Problem]:
     check = SEMANTIC_CHECKS.get(type(model))
     if check is not None:
         yield from check(model)

@@ -38,6 +38,13 @@ class Port:
 
 
 @strict
+class TLSCertificate:
+    server_certificate: str | None = None
+    private_key: str | None = None
+    ca_certificates: str | None = None
+
+
+@strict
 class ServerTLSSettings:
     https_redirect: bool = False
     mode: TLSMode = TLSMode.PASSTHROUGH
@@ -47,7 +54,7 @@ class ServerTLSSettings:
     credential_name: str | None = None
     credential_names: list[str] = Field(default_factory=list)
     ca_cert_credential_name: str | None = None
-    tls_certificates: list[dict[str, Any]] = Field(default_factory=list)
+    tls_certificates: list[TLSCertificate] = Field(default_factory=list)
     subject_alt_names: list[str] = Field(default_factory=list)
     verify_certificate_spki: list[str] = Field(default_factory=list)
     verify_certificate_hash: list[str] = Field(default_factory=list)
@@ -147,13 +154,20 @@ class HTTPRedirect:
     derive_port: str | None = None
     scheme: str | None = None
     redirect_code: int | None = None
+    prefix_rewrite: str | None = None
+
+
+@strict
+class RegexRewrite:
+    match: str | None = None
+    rewrite: str | None = None
 
 
 @strict
 class HTTPRewrite:
     uri: str | None = None
     authority: str | None = None
-    uri_regex_rewrite: dict[str, str] | None = None
+    uri_regex_rewrite: RegexRewrite | None = None
 
 
 @strict
@@ -197,22 +211,52 @@ class HTTPRoute:
     cors_policy: dict[str, Any] | None = None
     headers: Headers | None = None
 
-    @model_validator(mode="after")
-    def _has_action(self) -> HTTPRoute:
-        if not (self.route or self.redirect or self.direct_response or self.delegate):
-            raise ValueError("one of route, redirect, directResponse or delegate is required")
-        if self.route and (self.redirect or self.direct_response):
-            raise ValueError("route cannot be combined with redirect or directResponse")
-        return self
+
+
+@strict
+class RouteDestination:
+    destination: Destination
+    weight: int | None = Field(default=None, ge=0)
+
+
+@strict
+class TLSMatchAttributes:
+    sni_hosts: list[str] = Field(default_factory=list)
+    destination_subnets: list[str] = Field(default_factory=list)
+    port: int | None = None
+    source_labels: dict[str, str] = Field(default_factory=dict)
+    gateways: list[str] = Field(default_factory=list)
+    source_namespace: str | None = None
+
+
+@strict
+class TLSRoute:
+    match: list[TLSMatchAttributes] = Field(default_factory=list)
+    route: list[RouteDestination] = Field(default_factory=list)
+
+
+@strict
+class L4MatchAttributes:
+    destination_subnets: list[str] = Field(default_factory=list)
+    port: int | None = None
+    source_labels: dict[str, str] = Field(default_factory=dict)
+    gateways: list[str] = Field(default_factory=list)
+    source_namespace: str | None = None
+
+
+@strict
+class TCPRoute:
+    match: list[L4MatchAttributes] = Field(default_factory=list)
+    route: list[RouteDestination] = Field(default_factory=list)
 
 
 @strict
 class VirtualServiceSpec:
-    hosts: list[str] = Field(min_length=1)
+    hosts: list[str] = Field(default_factory=list)  # none: a delegate VirtualService
     gateways: list[str] = Field(default_factory=list)
     http: list[HTTPRoute] = Field(default_factory=list)
-    tls: list[dict[str, Any]] = Field(default_factory=list)
-    tcp: list[dict[str, Any]] = Field(default_factory=list)
+    tls: list[TLSRoute] = Field(default_factory=list)
+    tcp: list[TCPRoute] = Field(default_factory=list)
     export_to: list[str] = Field(default_factory=list)
 
 

@@ -109,7 +109,9 @@ class Forward:
     retry_on: tuple[RetryCondition, ...] = DEFAULT_RETRY_ON
     retry_status_codes: tuple[int, ...] = (503,)
     per_try_timeout_ms: int = 0
+    retry_backoff_ms: int = 0  # 0: Envoy's default (25 ms)
     rewrite_prefix: str | None = None
+    rewrite_regex: tuple[str, str] | None = None  # (RE2 pattern, substitution)
     rewrite_authority: str | None = None
 
 
@@ -120,12 +122,13 @@ class Redirect:
     scheme: str | None
     port: int | None
     code: int
+    prefix: str | None = None  # replaces the matched path prefix (a prefix match's)
 
 
 @dataclass(frozen=True)
 class DirectResponse:
     status: int
-    body: str | None
+    body: str | bytes | None
 
 
 Action = Forward | Redirect | DirectResponse

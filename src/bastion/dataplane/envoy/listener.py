@@ -38,11 +38,12 @@ TLS_VERSION = {
     "1.3": common_pb2.TlsParameters.TLSv1_3,
 }
 DEFAULT_MIN_TLS = "1.2"
-# What Envoy's BoringSSL accepts: every name Istio's validation lets through (each checked by
-# `envoy --mode validate` in tests/golden/test_envoy_accepts.py). Names outside it are left out
-# here, so that one unknown name never makes Envoy reject the whole listener.
+# What Envoy's BoringSSL accepts (checked by `envoy --mode validate` in
+# tests/golden/test_envoy_accepts.py): Istio's cipher suites, and its curves but P-224 and
+# X25519Kyber768Draft00, which Envoy 1.40 refuses. Names outside these are left out here, so
+# that one unknown name never makes Envoy reject the whole listener.
 SUPPORTED_CIPHER_SUITES = validation.ISTIO_CIPHER_SUITES
-SUPPORTED_ECDH_CURVES = validation.ISTIO_ECDH_CURVES
+SUPPORTED_ECDH_CURVES = frozenset({"X25519", "P-256", "P-384", "P-521", "X25519MLKEM768"})
 
 
 HCM = hcm_pb2.HttpConnectionManager

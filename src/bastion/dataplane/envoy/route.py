@@ -55,6 +55,7 @@ RETRY_ON = {
 
 
 MISDIRECTED = 421  # RFC 9110, 15.5.20: the client should retry on a connection of its own
+ENVOY_DIRECT_BODY_LIMIT = 4096  # Envoy's default cap on a route table's direct-response bodies
 
 
 def build_route_configuration(group: tuple[Server, ...]) -> route_pb2.RouteConfiguration:
@@ -66,6 +67,10 @@ def build_route_configuration(group: tuple[Server, ...]) -> route_pb2.RouteConfi
         validate_clusters=wrappers_pb2.BoolValue(value=False),
         ignore_port_in_host_matching=True,
     )
+    largest = max((len(r.action.body) for s in group for v in s.virtual_hosts for r in v.routes
+                   if isinstance(r.action, DirectResponse) and r.action.body), default=0)
+    if largest > ENVOY_DIRECT_BODY_LIMIT:
+        config.max_direct_response_body_size_bytes.value = largest
     # A domain appears once in a route table: hosts this chain routes itself are left out.
     own = {d for s in group for v in s.virtual_hosts for d in v.domains}
     own |= {h for s in group for h in s.sni}
@@ -146,6 +151,8 @@ def _route(route: Route) -> rc.Route:
         redirect = rc.RedirectAction(response_code=REDIRECT_CODES[action.code])
         if action.path:
             redirect.path_redirect = action.path
+        if action.prefix:
+            redirect.prefix_rewrite = action.prefix
         if action.authority:
             redirect.host_redirect = action.authority
         if action.scheme:
@@ -155,7 +162,9 @@ def _route(route: Route) -> rc.Route:
         out.redirect.CopyFrom(redirect)
     elif isinstance(action, DirectResponse):
         out.direct_response.status = action.status
-        if action.body is not None:
+        if isinstance(action.body, bytes):
+            out.direct_response.body.inline_bytes = action.body
+        elif action.body is not None:
             out.direct_response.body.inline_string = action.body
     out.request_headers_to_add.extend(_header_options(route.request_headers))
     out.request_headers_to_remove.extend(route.request_headers.remove)
@@ -193,11 +202,17 @@ def _route_action(forward: Forward) -> rc.RouteAction:
         )
         if forward.per_try_timeout_ms:
             policy.per_try_timeout.CopyFrom(ms(forward.per_try_timeout_ms))
+        if forward.retry_backoff_ms:
+            policy.retry_back_off.base_interval.CopyFrom(ms(forward.retry_backoff_ms))
         action.retry_policy.CopyFrom(policy)
     else:
         action.retry_policy.num_retries.value = 0
     if forward.rewrite_prefix is not None:
         action.prefix_rewrite = forward.rewrite_prefix
+    if forward.rewrite_regex is not None:
+        pattern, substitution = forward.rewrite_regex
+        action.regex_rewrite.pattern.regex = pattern
+        action.regex_rewrite.substitution = substitution
     if forward.rewrite_authority:
         action.host_rewrite_literal = forward.rewrite_authority
     return action

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from bastion.api import core, istio, validation
-from bastion.api.validation import is_ip
+from bastion.api.validation.names import is_ip
 from bastion.diag import Diagnostic, ObjectRef, Severity
 from bastion.errors import CredentialError
 from bastion.ir.model import (
@@ -37,6 +37,9 @@ from bastion.translate.istio.routes import RouteBuilder, is_catch_all
 
 C = TypeVar("C", TlsCredential, CaCredential)
 MISDIRECTED_LIMIT = 64
+# Curves Istio accepts that the gateway cannot serve: Envoy's BoringSSL no longer has them.
+UNSERVED_CURVES = frozenset({"P-224", "X25519Kyber768Draft00"})
+SERVED_CURVES = validation.ISTIO_ECDH_CURVES - UNSERVED_CURVES
 HTTP_FAMILY = {"HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"}
 TERMINATING = {istio.TLSMode.SIMPLE, istio.TLSMode.MUTUAL, istio.TLSMode.OPTIONAL_MUTUAL}
 TLS_VERSIONS = {
@@ -281,8 +284,7 @@ class _Translation:
             cipher_suites=self._known(entry, f"{at}.cipherSuites", tls.cipher_suites,
                                       validation.ISTIO_CIPHER_SUITES, "cipher suite"),
             ecdh_curves=self._known(entry, f"{at}.ecdhCurves", tls.ecdh_curves,
-                                    validation.ISTIO_ECDH_CURVES,
-                                    "ECDH curve"),
+                                    SERVED_CURVES, "ECDH curve"),
             subject_alt_names=tuple(tls.subject_alt_names),
             verify_spki=tuple(tls.verify_certificate_spki),
             verify_hash=tuple(tls.verify_certificate_hash),

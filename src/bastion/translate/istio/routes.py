@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from bastion.api import istio
+from bastion.api import istio, validation
 from bastion.diag import Diagnostic, ObjectRef, Severity
 from bastion.ir.model import (
     Action,
@@ -26,17 +26,14 @@ from bastion.translate.istio.backends import default_port, qualify
 from bastion.translate.istio.refs import gateway_refs
 from bastion.translate.istio.resources import Resources
 
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
-UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 NOT_IMPLEMENTED = ("fault", "mirror", "mirrors", "mirror_percent", "mirror_percentage",
                    "cors_policy")
 
 
-def duration_ms(value: str) -> int | None:
-    match = DURATION.match(value.strip())
-    if not match:
-        return None
-    return int(float(match.group(1)) * UNIT_MS[match.group(2)])
+def duration_ms(value: str | None) -> int:
+    """Admission has checked the value; 0 stands for none."""
+    ns = validation.duration_ns(value) if value else None
+    return ns // 1_000_000 if ns else 0
 
 
 def binds(vs: istio.VirtualService, gateways: list[str], gw_namespace: str, gw_name: str) -> bool:
@@ -87,18 +84,19 @@ class RouteBuilder:
             if value:
                 camel = re.sub(r"_(\w)", lambda m: m.group(1).upper(), name)
                 self._problem(ref, f"{at}.{camel}", "not implemented by bastion; ignored")
-        if rule.rewrite and rule.rewrite.uri_regex_rewrite:
-            self._problem(ref, f"{at}.rewrite.uriRegexRewrite", "not implemented; ignored")
 
     def _match(self, ref: ObjectRef, at: str, match: istio.HTTPMatchRequest) -> RouteMatch | None:
         path = StringMatch(PathKind.PREFIX, "/")
         if match.uri is not None:
             path = _string_match(match.uri, match.ignore_uri_case) or path
         headers: list[HeaderMatch] = []
+        # Header names are case-insensitive: Envoy keeps them lower-case.
         for name, value in sorted(match.headers.items()):
-            headers.append(HeaderMatch(name, _string_match(value)))
+            headers.append(HeaderMatch(name.lower(), _string_match(value)))
         for name, value in sorted(match.without_headers.items()):
-            headers.append(HeaderMatch(name, _string_match(value), invert=True))
+            present = value.regex == "*"  # Istio's spelling of "the header is present"
+            headers.append(HeaderMatch(name.lower(), None if present else _string_match(value),
+                                       invert=True))
         for pseudo, pseudo_value in ((":method", match.method), (":authority", match.authority),
                                      (":scheme", match.scheme)):
             if pseudo_value is not None:
@@ -134,10 +132,15 @@ class RouteBuilder:
         if rule.redirect is not None:
             r = rule.redirect
             return Redirect(path=r.uri, authority=r.authority, scheme=r.scheme, port=r.port,
-                            code=r.redirect_code or 301)
+                            code=r.redirect_code or 301, prefix=r.prefix_rewrite)
         if rule.direct_response is not None:
             body = rule.direct_response.body
-            return DirectResponse(rule.direct_response.status, body.string if body else None)
+            content: str | bytes | None = None
+            if body is not None and body.bytes is not None:
+                content = validation.direct_response_bytes(rule)
+            elif body is not None:
+                content = body.string
+            return DirectResponse(rule.direct_response.status, content)
         namespace = vs.metadata.namespace or "default"
         backends = []
         for k, dest in enumerate(rule.route):
@@ -164,25 +167,37 @@ class RouteBuilder:
                 request_headers=_ops(dest.headers.request if dest.headers else None),
                 response_headers=_ops(dest.headers.response if dest.headers else None),
             ))
-        timeout = 0
-        if rule.timeout:
-            parsed = duration_ms(rule.timeout)
-            if parsed is None:
-                self._problem(ref, f"{at}.timeout", f"invalid duration {rule.timeout!r}; ignored")
-            timeout = parsed or 0
-        forward = Forward(backends=tuple(b for b in backends if b.weight > 0), timeout_ms=timeout)
+        forward = Forward(backends=tuple(b for b in backends if b.weight > 0),
+                          timeout_ms=duration_ms(rule.timeout))
         if rule.retries is not None:
             forward = replace(forward, retry_attempts=rule.retries.attempts,
-                              per_try_timeout_ms=duration_ms(
-                                  rule.retries.per_try_timeout or "") or 0)
+                              per_try_timeout_ms=duration_ms(rule.retries.per_try_timeout),
+                              retry_backoff_ms=duration_ms(rule.retries.backoff))
             if rule.retries.retry_on:
                 conditions, codes = self._retry_on(ref, f"{at}.retries.retryOn",
                                                    rule.retries.retry_on)
                 forward = replace(forward, retry_on=conditions, retry_status_codes=codes)
+        authority = _authority(rule.headers.request if rule.headers else None)
         if rule.rewrite is not None:
+            regex = rule.rewrite.uri_regex_rewrite
             forward = replace(forward, rewrite_prefix=rule.rewrite.uri,
-                              rewrite_authority=rule.rewrite.authority)
+                              rewrite_authority=rule.rewrite.authority or authority,
+                              rewrite_regex=(regex.match or "", regex.rewrite or "")
+                              if regex is not None else None)
+        elif authority:
+            forward = replace(forward, rewrite_authority=authority)
         return forward
+
+
+def _authority(ops: istio.HeaderOperations | None) -> str | None:
+    """A request's `:authority` (or Host) set by header operations: Istio rewrites the
+    authority with it."""
+    if ops is None:
+        return None
+    for name, value in (*ops.set.items(), *ops.add.items()):
+        if validation.is_authority(name):
+            return value
+    return None
 
 
 def _retry_conditions() -> dict[str, RetryCondition]:
@@ -203,8 +218,8 @@ def _ops(ops: istio.HeaderOperations | None) -> HeaderOps:
     if ops is None:
         return HeaderOps()
     return HeaderOps(
-        set=tuple(sorted(ops.set.items())),
-        add=tuple(sorted(ops.add.items())),
+        set=tuple(sorted((k, v) for k, v in ops.set.items() if not validation.is_authority(k))),
+        add=tuple(sorted((k, v) for k, v in ops.add.items() if not validation.is_authority(k))),
         remove=tuple(ops.remove),
     )
 

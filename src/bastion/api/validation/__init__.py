@@ -1,0 +1,42 @@
+"""Istio's semantic rules for Gateways, VirtualServices and ServiceEntries, beyond what the schema
+checks.
+
+Each rule follows one of Istio's own admission checks (`pkg/config/validation` in istio/istio), so
+YAML that istiod refuses is refused here with the field named, YAML it accepts with a warning is
+accepted with that warning, and YAML it accepts is accepted. Where bastion is stricter, the rule
+says why (Envoy would refuse the result).
+"""
+
+from bastion.api.validation.gateway import (
+    ISTIO_CIPHER_SUITES,
+    ISTIO_ECDH_CURVES,
+    gateway_problems,
+    is_known_cipher,
+)
+from bastion.api.validation.names import DNS1123_SUBDOMAIN, is_ip
+from bastion.api.validation.problem import Problem
+from bastion.api.validation.service_entry import service_entry_problems
+from bastion.api.validation.values import (
+    RE2_MAX_PROGRAM_SIZE,
+    duration_ns,
+    is_authority,
+    regex_problem,
+)
+from bastion.api.validation.virtual_service import direct_response_bytes, virtual_service_problems
+
+__all__ = [
+    "DNS1123_SUBDOMAIN",
+    "ISTIO_CIPHER_SUITES",
+    "ISTIO_ECDH_CURVES",
+    "RE2_MAX_PROGRAM_SIZE",
+    "Problem",
+    "direct_response_bytes",
+    "duration_ns",
+    "gateway_problems",
+    "is_authority",
+    "is_ip",
+    "is_known_cipher",
+    "regex_problem",
+    "service_entry_problems",
+    "virtual_service_problems",
+]

@@ -48,6 +48,11 @@ def _labels(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 @click.option("--secret-grace", default=None, type=click.FloatRange(0, 30),
               help="Seconds a deleted Secret stays in force, so delete-then-create rotates "
                    "without a gap (default 10; 0: withdraw at once; at most 30).")
+@click.option("--cert-dir", "cert_dirs", multiple=True, metavar="DIR",
+              type=click.Path(file_okay=False, resolve_path=True),
+              help="A directory file-based certificates (serverCertificate, privateKey, "
+                   "caCertificates, caCrl) may be read from; repeatable. None by default: no "
+                   "file a Gateway names is read.")
 @click.option("--log-level", default="INFO", show_default=True)
 @click.option("--envoy-log-level", default="info", show_default=True)
 @click.option("--envoy-stats-prefix", "stats_prefixes", multiple=True, metavar="PREFIX",
@@ -58,7 +63,7 @@ def _labels(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
                   gateway_namespace: str, labels: tuple[str, ...], gateway_name: str,
                   no_envoy: bool, concurrency: int | None, debounce: float,
-                  secret_grace: float | None,
+                  secret_grace: float | None, cert_dirs: tuple[str, ...],
                   log_level: str, envoy_log_level: str,
                   stats_prefixes: tuple[str, ...]) -> None:
     """Run the control plane, its local API, its ADS server and the Envoy gateway."""
@@ -70,7 +75,8 @@ def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
     grace = {} if secret_grace is None else {"secret_grace_s": secret_grace}
     config = ServeConfig(
         state_dir=state.state_dir, workload=workload,
-        options=Options(bind_address=bind_address, port_map=_port_map(port_map)),
+        options=Options(bind_address=bind_address, port_map=_port_map(port_map),
+                        cert_dirs=tuple(cert_dirs)),
         gateway_name=gateway_name, run_envoy=not no_envoy, concurrency=concurrency,
         envoy_log_level=envoy_log_level, debounce_s=debounce, **grace,
         log_level=log_level.upper(), envoy_stats_prefixes=stats_prefixes)

@@ -7,14 +7,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bastion.api import admission, core, kinds
+from bastion.api import admission, core, istio, kinds
 from bastion.api.admission import Admitted, Refused
+from bastion.diag import one_line
 from bastion.errors import CredentialError
 from bastion.private import PrivateBytes
 from bastion.services.pipeline import Pipeline
 from bastion.store import ApplyOutcome, Store
 from bastion.store.keys import StoreKey
 from bastion.translate.istio.credentials import check_pair
+from bastion.translate.istio.files import confinement_problems
 
 log = logging.getLogger("bastion")
 
@@ -46,6 +48,15 @@ class ObjectService:
                 results.append({"ok": False, "error": verdict.message, "reason": "Invalid"})
                 continue
             warnings = [str(w) for w in verdict.warnings]
+            if isinstance(verdict.model, istio.Gateway):
+                outside = confinement_problems(verdict.model,
+                                               self.pipeline.config.options.cert_dirs)
+                if outside:
+                    message = one_line(f"{verdict.key.ref}: " + "; ".join(
+                        f"{f}: {m}" for f, m in outside))
+                    log.warning("refused: %s", message)
+                    results.append({"ok": False, "error": message, "reason": "Invalid"})
+                    continue
             if isinstance(verdict.model, core.Secret):
                 warnings += admission.secret_use_warnings(verdict.model)
                 problem = key_pair_problem(verdict.model) if verify_key_pairs else None

@@ -21,6 +21,7 @@ from bastion.dataplane import DataPlane
 from bastion.diag import Diagnostic, ObjectRef, Severity
 from bastion.ir.workload import Workload
 from bastion.memory import release_free_memory
+from bastion.services.files import FileWatcher
 from bastion.store import Change, Store, StoredObject
 from bastion.store.keys import StoreKey
 from bastion.translate.istio import Options
@@ -62,6 +63,7 @@ class Pipeline:
         self._built_at = 0.0
         for obj in store.all():
             self.inputs.put(obj.key, obj.revision, obj.body)
+        self.files = FileWatcher(self.inputs.resources, config.options.cert_dirs)
         store.subscribe(self._on_changes)
 
     # -- what changed ---------------------------------------------------------------------
@@ -128,17 +130,24 @@ class Pipeline:
         in milliseconds); changes that follow within `debounce_s` of a build are gathered into
         the next one, so a burst costs one build per interval, not one per change."""
         self.rebuild()
-        while True:
-            await self._dirty.wait()
-            wait = self.config.debounce_s - (time.monotonic() - self._built_at)
-            await asyncio.sleep(max(wait, 0.0))
-            self._dirty.clear()
-            self.rebuild()
+        watcher = asyncio.create_task(self.files.run(self.mark_dirty))
+        try:
+            while True:
+                await self._dirty.wait()
+                wait = self.config.debounce_s - (time.monotonic() - self._built_at)
+                await asyncio.sleep(max(wait, 0.0))
+                self._dirty.clear()
+                self.rebuild()
+        finally:
+            watcher.cancel()
 
     def rebuild(self) -> None:
         self._built_at = time.monotonic()
         started, started_cpu = time.perf_counter(), time.thread_time()
         changed, self._changed = self._changed, set()
+        files_changed = self.files.refresh()  # files a Gateway just named are read at once
+        if changed is not None:
+            changed |= files_changed
         groups = {self.config.workload} | self.dataplane.groups()
         try:
             result = build(self.build, self.inputs, self.store.revision, groups,

@@ -31,6 +31,7 @@ from bastion.dataplane.envoy.snapshot import (
     consistency_problems,
     linger,
 )
+from bastion.diag import ObjectRef
 from bastion.ir.model import CaCredential, GatewayConfig, TlsCredential
 from bastion.ir.workload import Workload
 from bastion.memo import Memo
@@ -85,12 +86,18 @@ def describe_credential(cred: TlsCredential | None, ca: CaCredential | None) -> 
     """What a person needs to know about a credential a gateway holds; never key material."""
     if cred is not None and cred.summary is not None and cred.source is not None:
         s = cred.summary
-        return (f"from secret {cred.source.namespace}/{cred.source.name}, serial {s.serial}, "
+        return (f"from {_origin(cred.source)}, serial {s.serial}, "
                 f"subject {s.subject}, not after {s.not_after}")
     if ca is not None and ca.source is not None:
-        return (f"CA from secret {ca.source.namespace}/{ca.source.name}, "
+        return (f"CA from {_origin(ca.source)}, "
                 f"{len(ca.summaries)} certificate(s)" + (", with CRL" if ca.crl else ""))
     return ""
+
+
+def _origin(source: ObjectRef) -> str:
+    if source.kind == "File":
+        return f"file {source.name}"
+    return f"secret {source.namespace}/{source.name}"
 
 
 @dataclass

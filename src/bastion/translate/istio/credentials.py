@@ -203,3 +203,33 @@ def ca_credential(lookup: SecretLookup, name: str) -> CaCredential:
     raise CredentialError(
         f"no CA for mutual TLS: neither secret {lookup.namespace}/{ca_name} nor "
         f"{lookup.namespace}/{name} has key 'cacert' or 'ca.crt'")
+
+
+def file_tls_credential(name: str, certificate_path: str, chain: bytes, key: PrivateBytes,
+                        staple: bytes | None) -> TlsCredential:
+    """A server certificate and key read from files, checked as a Secret's are."""
+    try:
+        summary = check_pair(chain, key)
+    except CredentialError as exc:
+        raise CredentialError(f"file {certificate_path}: {exc}") from None
+    return TlsCredential(name=name, certificate_chain=chain, private_key=key,
+                         source=ObjectRef("File", "", certificate_path), summary=summary,
+                         ocsp_staple=staple or None)
+
+
+def file_ca_credential(name: str, bundle_path: str, bundle: bytes, crl: bytes | None
+                       ) -> CaCredential:
+    try:
+        summaries = _check_ca(bundle, crl)
+    except CredentialError as exc:
+        raise CredentialError(f"file {bundle_path}: {exc}") from None
+    return CaCredential(name=name, trusted_ca=bundle, crl=crl,
+                        source=ObjectRef("File", "", bundle_path), summaries=summaries)
+
+
+def with_crl(ca: CaCredential, name: str, crl: bytes) -> CaCredential:
+    """A Secret's CA with a CRL file (`caCrl`) added to the CRLs it has."""
+    _check_ca(ca.trusted_ca, crl)
+    combined = (ca.crl or b"") + (b"\n" if ca.crl else b"") + crl
+    return CaCredential(name=name, trusted_ca=ca.trusted_ca, crl=combined, source=ca.source,
+                        summaries=ca.summaries)

@@ -3,8 +3,10 @@ TLS policies, credentials and virtual hosts. The entry point of the first transl
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
@@ -30,7 +32,8 @@ from bastion.ir.model import (
 )
 from bastion.layered import with_changes
 from bastion.memo import Memo
-from bastion.translate.istio import backends, credentials, hosts
+from bastion.private import PrivateBytes
+from bastion.translate.istio import backends, credentials, files, hosts
 from bastion.translate.istio.refs import gateway_refs
 from bastion.translate.istio.resources import Options, Resources, Workload
 from bastion.translate.istio.routes import RouteBuilder, is_catch_all
@@ -42,6 +45,7 @@ UNSERVED_CURVES = frozenset({"P-224", "X25519Kyber768Draft00"})
 SERVED_CURVES = validation.ISTIO_ECDH_CURVES - UNSERVED_CURVES
 HTTP_FAMILY = {"HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"}
 TERMINATING = {istio.TLSMode.SIMPLE, istio.TLSMode.MUTUAL, istio.TLSMode.OPTIONAL_MUTUAL}
+MESH_MODES = {istio.TLSMode.ISTIO_MUTUAL, istio.TLSMode.AUTO_PASSTHROUGH}
 TLS_VERSIONS = {
     istio.TLSProtocol.TLSV1_0: "1.0",
     istio.TLSProtocol.TLSV1_1: "1.1",
@@ -67,6 +71,25 @@ class IrResult:
         default_factory=dict, compare=False)
     plain_gateways: frozenset[tuple[str, str]] = field(default=frozenset(), compare=False)
     backend_refs: dict[BackendRef, int] = field(default_factory=dict, compare=False)
+
+
+class FieldError(CredentialError):
+    """A credential problem and the field that caused it."""
+
+    def __init__(self, field_path: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_path
+
+
+@contextmanager
+def field_errors(field_path: str) -> Iterator[None]:
+    """Credential problems raised inside are the fault of `field_path`."""
+    try:
+        yield
+    except FieldError:
+        raise
+    except CredentialError as exc:
+        raise FieldError(field_path, str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -151,6 +174,12 @@ class _Translation:
                 kind = "plain"
             elif protocol == "HTTPS" and tls is not None and tls.mode in TERMINATING:
                 kind = "tls"
+            elif tls is not None and tls.mode in MESH_MODES:
+                self.problem(entry, f"{entry.at}.tls.mode", "Unsupported",
+                             f"server not programmed: {tls.mode} needs a mesh (workload "
+                             "certificates and Istio's own SNI names from istiod); bastion is a "
+                             "standalone gateway")
+                continue
             else:
                 mode = tls.mode if tls is not None else "none"
                 self.problem(entry, entry.at, "Unsupported",
@@ -247,29 +276,10 @@ class _Translation:
         tls = entry.server.tls
         assert tls is not None
         at = f"{entry.at}.tls"
-        if tls.server_certificate or tls.private_key or tls.tls_certificates:
-            self.problem(entry, at, "Unsupported",
-                         "file-based certificates are not supported; use credentialName. "
-                         "Server not programmed")
-            return None
-        names_field = "credentialName" if tls.credential_name else "credentialNames"
-        raw_names = [tls.credential_name] if tls.credential_name else list(tls.credential_names)
-        if self.lookup is None:
-            self.lookup = credentials.SecretLookup(self.res.secrets, self.workload.namespace)
-        lookup = self.lookup
         try:
-            names = [credentials.credential_name(n) for n in raw_names]
-            certs = [self._tls_credential(lookup, n) for n in names]
-            ca = None
-            if tls.mode in (istio.TLSMode.MUTUAL, istio.TLSMode.OPTIONAL_MUTUAL):
-                ca_base = names[0]
-                if tls.ca_cert_credential_name:
-                    ca_base = credentials.credential_name(tls.ca_cert_credential_name)
-                    ca_base = ca_base.removesuffix(credentials.CA_SUFFIX)
-                ca = self._ca_credential(lookup, ca_base)
-        except CredentialError as exc:
-            self.problem(entry, f"{at}.{names_field}", "CredentialInvalid",
-                         f"server not programmed: {exc}")
+            certs, ca = self._policy_credentials(entry, tls, at)
+        except FieldError as exc:
+            self.problem(entry, exc.field, "CredentialInvalid", f"server not programmed: {exc}")
             return None
         for cert in certs:
             self.tls_credentials[cert.name] = cert
@@ -290,6 +300,79 @@ class _Translation:
             verify_hash=tuple(tls.verify_certificate_hash),
             skip_verify=bool(tls.insecure_skip_verify),
         )
+
+    def _policy_credentials(self, entry: _Entry, tls: istio.ServerTLSSettings, at: str
+                            ) -> tuple[list[TlsCredential], CaCredential | None]:
+        """The server's certificates (from Secrets or files) and, for mutual TLS, its client
+        CA: `caCertCredentialName`, else a `caCertificates` file, else the credential's own
+        CA; a `caCrl` file adds to the CA's revocation list."""
+        pairs = files.server_pairs(tls)
+        names_field = "credentialName" if tls.credential_name else "credentialNames"
+        raw_names = [tls.credential_name] if tls.credential_name else list(tls.credential_names)
+        if self.lookup is None:
+            self.lookup = credentials.SecretLookup(self.res.secrets, self.workload.namespace)
+        lookup = self.lookup
+        names: list[str] = []
+        if raw_names:
+            for sub, _, _ in pairs:
+                self.problem(entry, f"{at}.{sub + '.' if sub else ''}serverCertificate", "Ignored",
+                             f"ignored: the certificate comes from {names_field}",
+                             Severity.WARNING)
+            with field_errors(f"{at}.{names_field}"):
+                names = [credentials.credential_name(n) for n in raw_names]
+                certs = [self._tls_credential(lookup, n) for n in names]
+        else:
+            certs = [self._file_pair(f"{at}.{sub + '.' if sub else ''}", cert, key)
+                     for sub, cert, key in pairs]
+        if tls.mode not in (istio.TLSMode.MUTUAL, istio.TLSMode.OPTIONAL_MUTUAL):
+            return certs, None
+        ca: CaCredential | None = None
+        if tls.ca_cert_credential_name:
+            with field_errors(f"{at}.caCertCredentialName"):
+                base = credentials.credential_name(tls.ca_cert_credential_name)
+                ca = self._ca_credential(lookup, base.removesuffix(credentials.CA_SUFFIX))
+        elif tls.ca_certificates:
+            return certs, self._file_ca(f"{at}.caCertificates", tls.ca_certificates,
+                                        f"{at}.caCrl", tls.ca_crl or "")
+        elif names:
+            with field_errors(f"{at}.{names_field}"):
+                ca = self._ca_credential(lookup, names[0])
+        if ca is None:
+            raise FieldError(f"{at}.caCertificates", "mutual TLS needs a client CA")
+        if tls.ca_crl:
+            crl = self._file_bytes(f"{at}.caCrl", tls.ca_crl).reveal()
+            with field_errors(f"{at}.caCrl"):
+                ca = credentials.with_crl(ca, f"{ca.name}~{files.ca_name('', tls.ca_crl)}", crl)
+        return certs, ca
+
+    def _file_bytes(self, at: str, path: str) -> PrivateBytes:
+        reason = files.confinement_problem(path, self.options.cert_dirs)
+        if reason:
+            raise FieldError(at, reason)
+        read = self.res.files.get(path)
+        if read is None or read.data is None:
+            raise FieldError(at, f"{path}: {read.error if read else 'not read yet'}")
+        return read.data
+
+    def _file_pair(self, at: str, cert_path: str, key_path: str) -> TlsCredential:
+        chain = self._file_bytes(f"{at}serverCertificate", cert_path)
+        key = self._file_bytes(f"{at}privateKey", key_path)
+        staple = self.res.files.get(files.staple_path(cert_path))
+        staple_bytes = staple.data.reveal() if staple is not None and staple.data else None
+        name = files.pair_name(cert_path, key_path)
+        with field_errors(f"{at}serverCertificate"):
+            return self.memo.get(
+                ("file-pair", id(chain), id(key), staple_bytes),
+                lambda: credentials.file_tls_credential(name, cert_path, chain.reveal(), key,
+                                                        staple_bytes),
+                pins=(chain, key))
+
+    def _file_ca(self, at: str, path: str, crl_at: str, crl_path: str) -> CaCredential:
+        bundle = self._file_bytes(at, path).reveal()
+        crl = self._file_bytes(crl_at, crl_path).reveal() if crl_path else None
+        with field_errors(at):
+            return credentials.file_ca_credential(files.ca_name(path, crl_path), path, bundle,
+                                                  crl)
 
     def _tls_credential(self, lookup: credentials.SecretLookup, name: str) -> TlsCredential:
         """Checked once per Secret object: parsing PEM is the costliest step of translation."""
@@ -600,6 +683,8 @@ def refresh_credentials(previous: IrResult, secrets: dict[tuple[str, str], core.
                 covered.add(name)
             base = name.removesuffix(credentials.CA_SUFFIX)
             ca_name = base + credentials.CA_SUFFIX
+            if _has_prefix(cas, ca_name + "~"):
+                return None  # a CA combined with a CRL file: made again whole
             if config.ca_credential(ca_name) is not None:
                 cas = with_named(cas, ca_name, credentials.ca_credential(lookup, base))
                 covered.update({base, ca_name} & relevant)
@@ -609,3 +694,8 @@ def refresh_credentials(previous: IrResult, secrets: dict[tuple[str, str], core.
         return None  # a Secret some server looked for and did not use may now be usable
     config = replace(config, tls_credentials=tls, ca_credentials=cas)
     return replace(previous, config=config)
+
+
+def _has_prefix(items: tuple[CaCredential, ...], prefix: str) -> bool:
+    index = bisect.bisect_left(items, prefix, key=lambda c: c.name)
+    return index < len(items) and items[index].name.startswith(prefix)

@@ -9,18 +9,32 @@ from typing import Any
 
 from bastion.api import core, istio
 from bastion.ir.workload import Workload
+from bastion.private import PrivateBytes
+from bastion.translate.istio.files import FileRefs, file_refs
 from bastion.translate.istio.refs import gateway_refs
 
-__all__ = ["Options", "Resources", "Workload"]
+__all__ = ["FileRead", "Options", "Resources", "Workload"]
 
 
 @dataclass(frozen=True)
 class Options:
     bind_address: str = "0.0.0.0"
     port_map: tuple[tuple[int, int], ...] = ()  # gateway port -> local port Envoy binds
+    # Directories file-based certificates may be read from (`serve --cert-dir`); none: no file
+    # a config author names is ever read.
+    cert_dirs: tuple[str, ...] = ()
 
     def bind_port(self, port: int) -> int:
         return dict(self.port_map).get(port, port)
+
+
+@dataclass(frozen=True)
+class FileRead:
+    """A file a Gateway names, as the control plane last read it: its bytes (treated as key
+    material, whatever it holds) or why it could not be read."""
+
+    data: PrivateBytes | None = field(default=None, repr=False)
+    error: str = ""
 
 
 @dataclass
@@ -44,6 +58,10 @@ class Resources:
     # Gateway is most often named by one or two.
     vs_by_gateway: dict[tuple[str, str], tuple[tuple[str, str], ...]] = field(
         default_factory=dict)
+    # Files named by Gateways (certificates, keys, CAs, CRLs, staples), by Gateway, and what
+    # the control plane read of each (kept current by its file watcher).
+    files_by_gateway: dict[tuple[str, str], FileRefs] = field(default_factory=dict)
+    files: dict[str, FileRead] = field(default_factory=dict)
 
     @classmethod
     def from_models(cls, models: Iterable[object]) -> Resources:
@@ -76,6 +94,12 @@ class Resources:
                 bound = self.vs_by_gateway.get(ref, ())
                 if key not in bound:
                     self.vs_by_gateway[ref] = (*bound, key)
+        if isinstance(model, istio.Gateway):
+            refs = file_refs(model)
+            if refs:
+                self.files_by_gateway[key] = refs
+            else:
+                self.files_by_gateway.pop(key, None)
         slot[key] = model
 
     def remove(self, model_type: type, key: tuple[str, str]) -> None:
@@ -84,7 +108,13 @@ class Resources:
             return
         if model_type is istio.VirtualService:
             self._unindex(key)
+        if model_type is istio.Gateway:
+            self.files_by_gateway.pop(key, None)
         slot.pop(key, None)
+
+    def wanted_files(self) -> FileRefs:
+        """Every file some Gateway names."""
+        return FileRefs.union(self.files_by_gateway.values())
 
     def _unindex(self, key: tuple[str, str]) -> None:
         old = self.virtual_services.get(key)

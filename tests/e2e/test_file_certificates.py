@@ -155,7 +155,7 @@ def test_a_path_outside_the_cert_dirs_is_refused(file_bastion: Bastion, cert_dir
                                                  tmp_path: Path) -> None:
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    cert, key = certs.write(certs.leaf("files.example.com", 44), outside, "server")
+    _, key = certs.write(certs.leaf("files.example.com", 44), outside, "server")
     result = file_bastion.cli("apply", "-f", "-", check=False, input=gateway(
         f"{{mode: SIMPLE, serverCertificate: {cert_dir}/../elsewhere/server.crt, "
         f"privateKey: {key}}}"))

@@ -51,7 +51,8 @@ def static_bootstrap(snapshot: Snapshot) -> bootstrap_pb2.Bootstrap:
         for chain in listener.filter_chains:
             for network_filter in chain.filters:
                 hcm = hcm_pb2.HttpConnectionManager()
-                network_filter.typed_config.Unpack(hcm)
+                if not network_filter.typed_config.Unpack(hcm):
+                    continue  # tcp_proxy (TLS passthrough)
                 hcm.route_config.CopyFrom(routes[hcm.rds.route_config_name])
                 network_filter.typed_config.Pack(hcm)
             if chain.HasField("transport_socket"):

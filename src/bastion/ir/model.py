@@ -168,12 +168,22 @@ class TlsPolicy:
 
 
 @dataclass(frozen=True)
+class TlsRoute:
+    """A VirtualService `tls` rule on a passthrough server: connections whose SNI is one of
+    `sni` are forwarded, still encrypted, to the backends (which terminate TLS themselves)."""
+
+    sni: tuple[str, ...]
+    backends: tuple[WeightedBackend, ...]
+    source: ObjectRef
+
+
+@dataclass(frozen=True)
 class ServerKey:
     """What identifies a server: a TLS-terminating server by its Gateway and port; the
     plain-HTTP servers of one port are one server (`port_name` and gateway empty), since they
     share the port without SNI. A data plane keys each server's routes by it."""
 
-    protocol: str  # "http" or "https"
+    protocol: str  # "http", "https" (TLS terminated here) or "tls" (passed through)
     port: int
     port_name: str = ""
     gateway: str = ""
@@ -182,7 +192,8 @@ class ServerKey:
 
 @dataclass(frozen=True)
 class Server:
-    """One SNI filter chain (HTTPS) or the plain-HTTP handler of a port."""
+    """One SNI filter chain (HTTPS), the plain-HTTP handler of a port, or a TLS passthrough
+    server (`passthrough` routes, no TLS policy, no virtual hosts)."""
 
     key: ServerKey
     sni: tuple[str, ...]  # empty: matches any SNI, including none
@@ -193,6 +204,7 @@ class Server:
     # Hosts other servers of the same port serve ("*": any host). A request for one of them
     # on this server's connections was sent on a coalesced connection: it is misdirected.
     misdirected_hosts: tuple[str, ...] = ()
+    passthrough: tuple[TlsRoute, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -204,7 +216,8 @@ class Listener:
 
     @property
     def is_tls(self) -> bool:
-        return any(s.tls is not None for s in self.servers)
+        """Whether connections are told apart by SNI (TLS terminated or passed through)."""
+        return any(s.tls is not None or s.key.protocol == "tls" for s in self.servers)
 
 
 @dataclass(frozen=True)

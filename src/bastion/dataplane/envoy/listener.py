@@ -11,6 +11,7 @@ from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import wrappers_pb2
@@ -30,6 +31,7 @@ from bastion.memo import Memo
 
 EDGE_BUFFER_LIMIT = 32 * 1024
 HANDSHAKE_TIMEOUT_S = 15
+TCP_IDLE_TIMEOUT_S = 3600  # Envoy's default for a passed-through connection is 1 h too
 ALPN = ("h2", "http/1.1")
 TLS_VERSION = {
     "1.0": common_pb2.TlsParameters.TLSv1_0,
@@ -56,8 +58,9 @@ def _supported(names: tuple[str, ...], supported: frozenset[str]) -> list[str]:
 
 
 def _chain_key(server: Server) -> tuple[object, ...]:
-    """What a filter chain is made of (its routes live in RDS, so they are not part of it)."""
-    return (server.key, server.sni, server.tls, server.name)
+    """What a filter chain is made of (HTTP routes live in RDS, so they are not part of it;
+    passthrough routes are)."""
+    return (server.key, server.sni, server.tls, server.name, server.passthrough)
 
 
 def chain_groups(servers: tuple[Server, ...]) -> list[tuple[Server, ...]]:
@@ -104,10 +107,39 @@ def _build_listener(listener: Listener, memo: Memo) -> listener_pb2.Listener:
             name="envoy.filters.listener.tls_inspector",
             typed_config=typed(tls_inspector_pb2.TlsInspector()),
         ))
-    out.filter_chains.extend(
-        memo.get(("chain", tuple(_chain_key(s) for s in group)), partial(_filter_chain, group))
-        for group in listener_groups(listener, memo))
+    for group in listener_groups(listener, memo):
+        if group[0].passthrough:
+            out.filter_chains.extend(passthrough_chains(group[0]))
+        elif group[0].key.protocol != "tls":
+            out.filter_chains.append(memo.get(("chain", tuple(_chain_key(s) for s in group)),
+                                              partial(_filter_chain, group)))
     return out
+
+
+def passthrough_chains(server: Server) -> list[listener_components_pb2.FilterChain]:
+    """One chain per passthrough route: the TLS stream, untouched, to its backends."""
+    chains = []
+    for index, route in enumerate(server.passthrough):
+        proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=naming.stat_prefix(server.key, server.name),
+                                       idle_timeout=seconds(TCP_IDLE_TIMEOUT_S))
+        if len(route.backends) == 1:
+            proxy.cluster = naming.cluster(route.backends[0].backend)
+        elif route.backends:
+            proxy.weighted_clusters.clusters.extend(
+                tcp_proxy_pb2.TcpProxy.WeightedCluster.ClusterWeight(
+                    name=naming.cluster(b.backend), weight=b.weight) for b in route.backends)
+        else:
+            proxy.cluster = naming.BLACKHOLE_CLUSTER
+        chain = listener_components_pb2.FilterChain(
+            name=f"{naming.route_table(server.key)}.{index}",
+            filters=[listener_components_pb2.Filter(name="envoy.filters.network.tcp_proxy",
+                                                    typed_config=typed(proxy))])
+        names = [n for n in route.sni if n != "*"]
+        if names:
+            chain.filter_chain_match.server_names.extend(names)
+        chain.filter_chain_match.transport_protocol = "tls"
+        chains.append(chain)
+    return chains
 
 
 def _filter_chain(group: tuple[Server, ...]) -> listener_components_pb2.FilterChain:

@@ -19,7 +19,7 @@ def listener(l: Listener) -> str:  # noqa: E741
 def route_table(key: ServerKey) -> str:
     if key.protocol == "http":
         return f"http.{key.port}"
-    return f"https.{key.port}.{key.port_name}.{key.gateway}.{key.namespace}"
+    return f"{key.protocol}.{key.port}.{key.port_name}.{key.gateway}.{key.namespace}"
 
 
 def cluster(ref: BackendRef) -> str:

@@ -44,6 +44,8 @@ def to_xds(config: GatewayConfig, memo: Memo | None = None) -> XdsResources:
         built = build_listener(listener, memo)
         out[LISTENER][built.name] = built
         for group in listener_groups(listener, memo):
+            if group[0].key.protocol == "tls":
+                continue  # passed through: no HTTP, no route table
             routes = memo.get(("rds", group), partial(build_route_configuration, group))
             out[ROUTE][routes.name] = routes
     for backend in config.backends:

@@ -27,6 +27,7 @@ from bastion.ir.model import (
     TlsCredential,
     TlsMode,
     TlsPolicy,
+    TlsRoute,
     VirtualHost,
     with_named,
 )
@@ -36,7 +37,7 @@ from bastion.private import PrivateBytes
 from bastion.translate.istio import backends, credentials, files, hosts
 from bastion.translate.istio.refs import gateway_refs
 from bastion.translate.istio.resources import Options, Resources, Workload
-from bastion.translate.istio.routes import RouteBuilder, is_catch_all
+from bastion.translate.istio.routes import RouteBuilder, binds, is_catch_all
 
 C = TypeVar("C", TlsCredential, CaCredential)
 MISDIRECTED_LIMIT = 64
@@ -172,8 +173,9 @@ class _Translation:
             tls = entry.server.tls
             if protocol in HTTP_FAMILY:
                 kind = "plain"
-            elif protocol == "HTTPS" and tls is not None and tls.mode in TERMINATING:
-                kind = "tls"
+            elif tls is not None and ((protocol == "HTTPS" and tls.mode in TERMINATING) or (
+                    protocol in ("HTTPS", "TLS") and tls.mode == istio.TLSMode.PASSTHROUGH)):
+                kind = "tls"  # told apart by SNI: terminated here, or passed through
             elif tls is not None and tls.mode in MESH_MODES:
                 self.problem(entry, f"{entry.at}.tls.mode", "Unsupported",
                              f"server not programmed: {tls.mode} needs a mesh (workload "
@@ -196,7 +198,7 @@ class _Translation:
         servers: list[Server] = []
         if plain:
             servers.append(self._plain_server(bind_port, plain))
-        servers.extend(_with_misdirected(self._tls_servers(terminating)))
+        servers.extend(_with_misdirected(self._unique_sni(self._tls_servers(terminating))))
         if not servers:
             return None
         port = entries[0].server.port.number
@@ -244,26 +246,87 @@ class _Translation:
                              f"by {other.ref} {other.at}; server skipped")
                 continue
             gw = entry.gateway.metadata
-            key = ServerKey("https", server.port.number, server.port.name, gw.name,
-                                gw.namespace or "")
+            passthrough = server.tls is not None and server.tls.mode == istio.TLSMode.PASSTHROUGH
+            key = ServerKey("tls" if passthrough else "https", server.port.number,
+                            server.port.name, gw.name, gw.namespace or "")
             if key in seen_routes:
                 self.problem(entry, f"{entry.at}.port.name", "DuplicatePortName",
                              f"port name {server.port.name} is not unique; server skipped")
                 continue
-            policy = self._tls_policy(entry)
-            if policy is None:
-                continue
+            if passthrough:
+                made = Server(key=key, sni=() if "*" in sni else tuple(sni), tls=None,
+                              virtual_hosts=(), sources=(entry.ref,), name=server.name or "",
+                              passthrough=self._tls_routes(entry))
+            else:
+                policy = self._tls_policy(entry)
+                if policy is None:
+                    continue
+                made = Server(key=key, sni=() if "*" in sni else tuple(sni), tls=policy,
+                              virtual_hosts=self._tls_virtual_hosts(entry),
+                              sources=(entry.ref,), name=server.name or "")
             for h in sni:
                 seen_hosts[h] = entry
             seen_routes.add(key)
-            out.append(Server(
-                key=key,
-                sni=() if "*" in sni else tuple(sni),
-                tls=policy,
-                virtual_hosts=self._tls_virtual_hosts(entry),
-                sources=(entry.ref,),
-                name=server.name or "",
-            ))
+            out.append(made)
+        return out
+
+    def _tls_routes(self, entry: _Entry) -> tuple[TlsRoute, ...]:
+        """The `tls` rules of the VirtualServices bound to a passthrough server, one route per
+        match, with the SNI names the match and the server's hosts have in common."""
+        gw = entry.gateway.metadata
+        builder = RouteBuilder(self.res, self.diagnostics)
+        port = entry.server.port.number
+        out: list[TlsRoute] = []
+        for vs in self._bound_to(gw.namespace or "", gw.name):
+            ref = ObjectRef("VirtualService", vs.metadata.namespace or "", vs.metadata.name)
+            vs_ns = vs.metadata.namespace or "default"
+            allowed = [name for ns, name in map(hosts.split_namespace, entry.server.hosts)
+                       if ns in ("*", vs_ns) or (ns == "." and vs_ns == gw.namespace)]
+            for i, rule in enumerate(vs.spec.tls):
+                at = f"spec.tls[{i}]"
+                for match in rule.match:
+                    if match.gateways and not binds(vs, match.gateways, gw.namespace or "",
+                                                    gw.name):
+                        continue
+                    if match.port and match.port != port:
+                        continue
+                    names: list[str] = []
+                    for sni in match.sni_hosts:
+                        for server_host in allowed:
+                            both = hosts.intersect(server_host, sni)
+                            if both is not None and both.lower() not in names:
+                                names.append(both.lower())
+                    if not names:
+                        continue
+                    weighted = builder.backends(vs, ref, at, rule.route)
+                    out.append(TlsRoute(sni=tuple(names),
+                                        backends=tuple(b for b in weighted if b.weight > 0),
+                                        source=ref))
+        return tuple(out)
+
+    def _unique_sni(self, servers: list[Server]) -> list[Server]:
+        """Each SNI name leads to one filter chain: a passthrough route for a name a terminating
+        server (or an earlier route) has is dropped, with a warning, as Envoy would refuse the
+        whole listener otherwise. `*` is the chain for any name."""
+        taken = {name for s in servers if s.key.protocol == "https" for name in s.sni or ("*",)}
+        out = []
+        for server in servers:
+            if not server.passthrough:
+                out.append(server)
+                continue
+            routes = []
+            for route in server.passthrough:
+                clash = sorted(set(route.sni) & taken)
+                for name in clash:
+                    self.diagnostics.append(Diagnostic(
+                        route.source, "spec.tls", "DuplicateHost",
+                        f"SNI {name} on port {server.key.port} is already routed; this tls "
+                        "route does not take it", Severity.WARNING))
+                kept = tuple(n for n in route.sni if n not in taken)
+                taken.update(kept)
+                if kept:
+                    routes.append(replace(route, sni=kept))
+            out.append(replace(server, passthrough=tuple(routes)))
         return out
 
     def _tls_virtual_hosts(self, entry: _Entry) -> tuple[VirtualHost, ...]:
@@ -532,6 +595,9 @@ def _with_misdirected(servers: list[Server]) -> list[Server]:
     hosts = {s.key: set(s.sni or ("*",)) for s in servers}
     out = []
     for server in servers:
+        if server.passthrough or server.tls is None:
+            out.append(server)  # no HTTP on its connections
+            continue
         others = set().union(*(h for k, h in hosts.items() if k != server.key))
         out.append(replace(server, misdirected_hosts=tuple(sorted(others - hosts[server.key]))))
     return out
@@ -544,6 +610,8 @@ def server_backends(server: Server) -> set[BackendRef]:
         for route in vhost.routes:
             if isinstance(route.action, Forward):
                 refs.update(b.backend for b in route.action.backends)
+    for tls_route in server.passthrough:
+        refs.update(b.backend for b in tls_route.backends)
     return refs
 
 
@@ -557,7 +625,7 @@ def _indexes(config: GatewayConfig) -> tuple[dict[tuple[str, str], tuple[tuple[i
             table = server.key
             if table.protocol == "https":
                 positions[(table.namespace, table.gateway)].append((li, si))
-            else:
+            else:  # plain HTTP (one table per port) and passthrough: translated whole
                 plain.update((ref.namespace, ref.name) for ref in server.sources)
             for ref in server_backends(server):
                 counts[ref] += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from bastion.api import istio, validation
@@ -141,32 +142,7 @@ class RouteBuilder:
             elif body is not None:
                 content = body.string
             return DirectResponse(rule.direct_response.status, content)
-        namespace = vs.metadata.namespace or "default"
-        backends = []
-        for k, dest in enumerate(rule.route):
-            host = qualify(dest.destination.host, namespace)
-            port: int | None
-            if dest.destination.port:
-                port = dest.destination.port.number
-            else:
-                self.used_service_ports = True
-                port = default_port(self.res, host)
-            if port is None:
-                self._problem(ref, f"{at}.route[{k}].destination.port",
-                              f"required: {dest.destination.host} does not have exactly one port",
-                              Severity.ERROR)
-                port = 0
-            if dest.destination.subset:
-                self._problem(ref, f"{at}.route[{k}].destination.subset",
-                              "subsets are not implemented; the whole service is used")
-            weight = dest.weight if dest.weight is not None else (100 if len(rule.route) == 1
-                                                                    else 0)
-            backends.append(WeightedBackend(
-                backend=BackendRef(host, port),
-                weight=weight,
-                request_headers=_ops(dest.headers.request if dest.headers else None),
-                response_headers=_ops(dest.headers.response if dest.headers else None),
-            ))
+        backends = self.backends(vs, ref, at, rule.route)
         forward = Forward(backends=tuple(b for b in backends if b.weight > 0),
                           timeout_ms=duration_ms(rule.timeout))
         if rule.retries is not None:
@@ -187,6 +163,39 @@ class RouteBuilder:
         elif authority:
             forward = replace(forward, rewrite_authority=authority)
         return forward
+
+    def backends(self, vs: istio.VirtualService, ref: ObjectRef, at: str,
+                 destinations: Sequence[istio.HTTPRouteDestination | istio.RouteDestination]
+                 ) -> list[WeightedBackend]:
+        """A rule's destinations (of an `http`, `tls` or `tcp` rule), weighted."""
+        namespace = vs.metadata.namespace or "default"
+        backends = []
+        for k, dest in enumerate(destinations):
+            host = qualify(dest.destination.host, namespace)
+            port: int | None
+            if dest.destination.port:
+                port = dest.destination.port.number
+            else:
+                self.used_service_ports = True
+                port = default_port(self.res, host)
+            if port is None:
+                self._problem(ref, f"{at}.route[{k}].destination.port",
+                              f"required: {dest.destination.host} does not have exactly one port",
+                              Severity.ERROR)
+                port = 0
+            if dest.destination.subset:
+                self._problem(ref, f"{at}.route[{k}].destination.subset",
+                              "subsets are not implemented; the whole service is used")
+            weight = dest.weight if dest.weight is not None else (
+                100 if len(destinations) == 1 else 0)
+            headers = getattr(dest, "headers", None)
+            backends.append(WeightedBackend(
+                backend=BackendRef(host, port),
+                weight=weight,
+                request_headers=_ops(headers.request if headers else None),
+                response_headers=_ops(headers.response if headers else None),
+            ))
+        return backends
 
 
 def _authority(ops: istio.HeaderOperations | None) -> str | None:

@@ -108,3 +108,23 @@ def crl(root: str, revoked_serials: tuple[int, ...]) -> bytes:
         builder = builder.add_revoked_certificate(
             x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(EPOCH).build())
     return builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def ocsp_staple(pair: Pair, root: str = "root1", valid_hours: tuple[float, float] = (-1, 24)
+                ) -> bytes:
+    """A DER OCSP response from `root` saying `pair`'s certificate is good, valid from and to
+    the given hours relative to now (negative: in the past)."""
+    from cryptography.x509 import ocsp
+
+    ca_pair, ca_key = ca(root)
+    issuer = x509.load_pem_x509_certificate(ca_pair.cert)
+    cert = x509.load_pem_x509_certificate(pair.cert)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    start, end = (now + dt.timedelta(hours=h) for h in valid_hours)
+    response = (ocsp.OCSPResponseBuilder()
+                .add_response(cert=cert, issuer=issuer, algorithm=hashes.SHA1(),
+                              cert_status=ocsp.OCSPCertStatus.GOOD, this_update=start,
+                              next_update=end, revocation_time=None, revocation_reason=None)
+                .responder_id(ocsp.OCSPResponderEncoding.HASH, issuer)
+                .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
+    return response.public_bytes(serialization.Encoding.DER)

@@ -243,6 +243,10 @@ class TlsCredential:
     source: ObjectRef | None = None
     summary: CertificateSummary | None = None
     ocsp_staple: bytes | None = None
+    # When the staple stops being valid (ISO 8601, UTC; None: no staple, or no end given): a
+    # data plane stops stapling it then.
+    ocsp_next_update: str | None = None
+    ocsp_problem: str = ""  # why a staple given was not kept
 
 
 @dataclass(frozen=True)

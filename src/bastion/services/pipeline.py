@@ -10,13 +10,16 @@ that fails inside bastion publishes nothing: the last good configuration stays i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bastion.build import Build, Inputs, build
+from bastion.clock import seconds_until, utc_now
 from bastion.dataplane import DataPlane
 from bastion.diag import Diagnostic, ObjectRef, Severity
 from bastion.ir.workload import Workload
@@ -64,6 +67,9 @@ class Pipeline:
         for obj in store.all():
             self.inputs.put(obj.key, obj.revision, obj.body)
         self.files = FileWatcher(self.inputs.resources, config.options.cert_dirs)
+        # OCSP staples with an end of validity: credential -> (next update, where it came from)
+        self._staples: dict[str, tuple[str, ObjectRef]] = {}
+        self._staple_timer: asyncio.TimerHandle | None = None
         store.subscribe(self._on_changes)
 
     # -- what changed ---------------------------------------------------------------------
@@ -160,6 +166,7 @@ class Pipeline:
             self._changed = None
             return
         self.translate_error = "; ".join(problems)
+        self._track_staples(result)
         self._log_diagnostics(result)
         self.build = result
         self.last_build_ms = (time.perf_counter() - started) * 1000
@@ -171,6 +178,40 @@ class Pipeline:
             # They are freed by reference counting when replaced (they hold no cycles).
             gc.freeze()
             release_free_memory()
+
+    def _track_staples(self, result: Build) -> None:
+        """Keep the end of validity of every OCSP staple, and build again when the next one
+        ends: the data plane then stops stapling it (and `status` says so)."""
+        for gateway in result.gateways.values():
+            config = gateway.ir.config
+            if gateway.delta is None:
+                names: Iterable[str] = [c.name for c in config.tls_credentials
+                                        if c.ocsp_next_update] + [
+                    n for n in self._staples if config.credential(n) is None]
+            else:
+                names = gateway.delta.credentials
+            for name in names:
+                cred = config.credential(name)
+                if cred is not None and cred.ocsp_next_update and cred.source is not None:
+                    self._staples[name] = (cred.ocsp_next_update, cred.source)
+                else:
+                    self._staples.pop(name, None)
+        now = utc_now()
+        upcoming = [end for end, _ in self._staples.values() if end > now]
+        if self._staple_timer is not None:
+            self._staple_timer.cancel()
+            self._staple_timer = None
+        if upcoming:
+            delay = seconds_until(min(upcoming))
+            with contextlib.suppress(RuntimeError):  # no loop: offline use
+                self._staple_timer = asyncio.get_running_loop().call_later(
+                    max(delay, 0.0) + 0.5, self.mark_dirty, None)
+
+    def expired_staples(self) -> list[Diagnostic]:
+        now = utc_now()
+        return [Diagnostic(source, "tls.ocsp-staple", "OcspStapleExpired",
+                           f"OCSP staple expired at {end}; no longer stapled", Severity.WARNING)
+                for end, source in sorted(self._staples.values()) if end <= now]
 
     def _log_diagnostics(self, result: Build) -> None:
         old = self.build.diagnostics if self.build is not None else ()
@@ -188,7 +229,9 @@ class Pipeline:
 
     @property
     def diagnostics(self) -> tuple[Diagnostic, ...]:
-        return self.build.diagnostics if self.build is not None else ()
+        found = self.build.diagnostics if self.build is not None else ()
+        expired = self.expired_staples() if self._staples else []
+        return tuple(sorted({*found, *expired})) if expired else found
 
     def diagnostics_for(self, ref: ObjectRef) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.object == ref]

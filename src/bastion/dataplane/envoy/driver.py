@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from bastion.build import Build, GatewayBuild
+from bastion.clock import utc_now
 from bastion.dataplane.envoy import naming
 from bastion.dataplane.envoy.cache import InconsistentSnapshot, SnapshotCache
 from bastion.dataplane.envoy.cluster import build_cluster, build_load_assignment
@@ -40,14 +41,16 @@ log = logging.getLogger("bastion")
 
 
 def render(previous: Snapshot | None, gateway: GatewayBuild, generation: int,
-           memo: Memo) -> Snapshot:
-    """The snapshot of one gateway build (pure). Consistency is checked where it is set."""
+           memo: Memo, now: str | None = None) -> Snapshot:
+    """The snapshot of one gateway build (pure but for the clock, which `now` replaces: it
+    decides which OCSP staples are still served). Consistency is checked where it is set."""
+    now = now or utc_now()
     delta, config = gateway.delta, gateway.ir.config
     shared = previous.annotation("shared", {}) if previous is not None else {}
     if delta is not None and any(s.key in shared for s in delta.servers):
         delta = None  # a changed server shares its route table: render that table whole
     if previous is None or delta is None:
-        snapshot = build_snapshot(to_xds(config, memo), generation, memo)
+        snapshot = build_snapshot(to_xds(config, memo, now), generation, memo)
         shared = {k: v for listener in config.listeners
                   for k, v in shared_servers(listener_groups(listener, memo)).items()}
         memo.advance()
@@ -58,7 +61,7 @@ def render(previous: Snapshot | None, gateway: GatewayBuild, generation: int,
         for name in sorted(delta.credentials):
             tls, ca = config.credential(name), config.ca_credential(name)
             if tls is not None:
-                updates[naming.secret(name)] = build_tls_secret(tls)
+                updates[naming.secret(name)] = build_tls_secret(tls, now)
             elif ca is not None:
                 updates[naming.secret(name)] = build_ca_secret(ca)
             else:

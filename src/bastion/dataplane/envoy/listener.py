@@ -108,9 +108,9 @@ def _build_listener(listener: Listener, memo: Memo) -> listener_pb2.Listener:
             typed_config=typed(tls_inspector_pb2.TlsInspector()),
         ))
     for group in listener_groups(listener, memo):
-        if group[0].passthrough:
+        if group[0].key.protocol == "tls":
             out.filter_chains.extend(passthrough_chains(group[0]))
-        elif group[0].key.protocol != "tls":
+        else:
             out.filter_chains.append(memo.get(("chain", tuple(_chain_key(s) for s in group)),
                                               partial(_filter_chain, group)))
     return out

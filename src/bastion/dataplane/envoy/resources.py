@@ -7,10 +7,15 @@ from functools import partial
 
 from google.protobuf.message import Message
 
+from bastion.clock import utc_now
 from bastion.dataplane.envoy.cluster import build_cluster, build_load_assignment
 from bastion.dataplane.envoy.listener import build_listener, listener_groups
 from bastion.dataplane.envoy.route import build_route_configuration
-from bastion.dataplane.envoy.secret import build_ca_secret, build_tls_secret
+from bastion.dataplane.envoy.secret import (
+    build_ca_secret,
+    build_tls_secret,
+    staple_fresh,
+)
 from bastion.ir.model import GatewayConfig
 from bastion.memo import Memo
 
@@ -34,10 +39,13 @@ class XdsResources:
         return self.by_type.get(type_url, {})
 
 
-def to_xds(config: GatewayConfig, memo: Memo | None = None) -> XdsResources:
+def to_xds(config: GatewayConfig, memo: Memo | None = None, now: str | None = None
+           ) -> XdsResources:
     """Envoy resources for a configuration. With a memo from the previous translation, every
     resource whose IR did not change is the same message object as before (and is not built
-    again); messages are never modified after they are built."""
+    again); messages are never modified after they are built. `now` (ISO 8601, UTC; default:
+    the clock) decides which OCSP staples are still served."""
+    now = now or utc_now()
     memo = memo or Memo()
     out: dict[str, dict[str, Message]] = {t: {} for t in PUSH_ORDER}
     for listener in config.listeners:
@@ -56,8 +64,9 @@ def to_xds(config: GatewayConfig, memo: Memo | None = None) -> XdsResources:
                 ("eds", backend), partial(build_load_assignment, backend))
     for credential in config.tls_credentials:
         # By identity: a credential holds key material, and no cache is keyed by that.
-        secret = memo.get(("sds", id(credential)), partial(build_tls_secret, credential),
-                          pins=credential)
+        fresh = staple_fresh(credential, now)
+        secret = memo.get(("sds", id(credential), fresh),
+                          partial(build_tls_secret, credential, now), pins=credential)
         out[SECRET][secret.name] = secret
     for ca in config.ca_credentials:
         secret = memo.get(("sds", id(ca)), partial(build_ca_secret, ca), pins=ca)

@@ -9,12 +9,19 @@ from bastion.dataplane.envoy import naming
 from bastion.ir.model import CaCredential, TlsCredential
 
 
-def build_tls_secret(credential: TlsCredential) -> secret_pb2.Secret:
+def staple_fresh(credential: TlsCredential, now: str) -> bool:
+    """Whether the credential has a staple still valid at `now` (ISO 8601, UTC): Envoy refuses
+    a certificate whose staple has expired, and a client must not be given one."""
+    return credential.ocsp_staple is not None and (
+        credential.ocsp_next_update is None or credential.ocsp_next_update > now)
+
+
+def build_tls_secret(credential: TlsCredential, now: str) -> secret_pb2.Secret:
     certificate = common_pb2.TlsCertificate(
         certificate_chain=base_pb2.DataSource(inline_bytes=credential.certificate_chain),
         private_key=base_pb2.DataSource(inline_bytes=credential.private_key.reveal()),
     )
-    if credential.ocsp_staple:
+    if credential.ocsp_staple is not None and staple_fresh(credential, now):
         certificate.ocsp_staple.inline_bytes = credential.ocsp_staple
     return secret_pb2.Secret(name=naming.secret(credential.name), tls_certificate=certificate)
 

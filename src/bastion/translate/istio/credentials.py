@@ -7,15 +7,17 @@ Pure: parsing uses `cryptography` on bytes already in memory.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509 import ocsp
 
 from bastion.api import core
+from bastion.clock import iso
 from bastion.diag import ObjectRef
 from bastion.errors import CredentialError
 from bastion.ir.model import CaCredential, TlsCredential
@@ -165,14 +167,38 @@ def tls_credential(lookup: SecretLookup, name: str) -> TlsCredential:
     except CredentialError as exc:
         raise CredentialError(f"secret {lookup.namespace}/{name}: {exc}") from None
     staple = secret.value("tls.ocsp-staple") if used == "tls.crt" else None
-    return TlsCredential(
+    return _with_staple(TlsCredential(
         name=name,
         certificate_chain=chain,
         private_key=key,
         source=ObjectRef("Secret", lookup.namespace, name),
         summary=summary,
-        ocsp_staple=staple or None,
-    )
+    ), staple or None)
+
+
+def _with_staple(credential: TlsCredential, staple: bytes | None) -> TlsCredential:
+    """The credential with its OCSP staple, if the staple is a successful DER response about
+    this very certificate (Envoy refuses the whole certificate otherwise); else with the reason
+    it is not kept."""
+    if staple is None:
+        return credential
+    try:
+        response = ocsp.load_der_ocsp_response(staple)
+    except ValueError:
+        return replace(credential, ocsp_problem="not a DER-encoded OCSP response")
+    if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+        return replace(credential, ocsp_problem=f"OCSP response status is "
+                                                f"{response.response_status.name}")
+    serial = format(response.serial_number, "x")
+    if credential.summary is not None and serial != credential.summary.serial:
+        return replace(credential, ocsp_problem=f"OCSP response is for serial {serial}, not "
+                                                f"the certificate's {credential.summary.serial}")
+    if response.certificate_status != ocsp.OCSPCertStatus.GOOD:
+        return replace(credential, ocsp_problem=f"OCSP response says the certificate is "
+                                                f"{response.certificate_status.name}")
+    next_update = response.next_update_utc
+    return replace(credential, ocsp_staple=staple, ocsp_next_update=(
+        iso(next_update) if next_update is not None else None))
 
 
 def ca_credential(lookup: SecretLookup, name: str) -> CaCredential:
@@ -212,9 +238,9 @@ def file_tls_credential(name: str, certificate_path: str, chain: bytes, key: Pri
         summary = check_pair(chain, key)
     except CredentialError as exc:
         raise CredentialError(f"file {certificate_path}: {exc}") from None
-    return TlsCredential(name=name, certificate_chain=chain, private_key=key,
-                         source=ObjectRef("File", "", certificate_path), summary=summary,
-                         ocsp_staple=staple or None)
+    return _with_staple(TlsCredential(name=name, certificate_chain=chain, private_key=key,
+                                      source=ObjectRef("File", "", certificate_path),
+                                      summary=summary), staple or None)
 
 
 def file_ca_credential(name: str, bundle_path: str, bundle: bytes, crl: bytes | None

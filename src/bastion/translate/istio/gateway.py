@@ -311,7 +311,7 @@ class _Translation:
         taken = {name for s in servers if s.key.protocol == "https" for name in s.sni or ("*",)}
         out = []
         for server in servers:
-            if not server.passthrough:
+            if server.key.protocol != "tls":
                 out.append(server)
                 continue
             routes = []
@@ -326,6 +326,15 @@ class _Translation:
                 taken.update(kept)
                 if kept:
                     routes.append(replace(route, sni=kept))
+            if not routes:
+                # No chain to make; a listener of such servers alone would have none at all.
+                for ref in server.sources:
+                    self.diagnostics.append(Diagnostic(
+                        ref, "spec.servers", "NoRoutes",
+                        f"passthrough server {server.key.port_name} on port {server.key.port} "
+                        "has no VirtualService tls route; nothing is passed through",
+                        Severity.WARNING))
+                continue
             out.append(replace(server, passthrough=tuple(routes)))
         return out
 
@@ -346,6 +355,10 @@ class _Translation:
             return None
         for cert in certs:
             self.tls_credentials[cert.name] = cert
+            if cert.ocsp_problem and cert.source is not None:
+                self.diagnostics.append(Diagnostic(
+                    cert.source, "tls.ocsp-staple", "OcspStaple",
+                    f"not stapled: {cert.ocsp_problem}", Severity.WARNING))
         if ca is not None:
             self.ca_credentials[ca.name] = ca
         return TlsPolicy(
@@ -595,8 +608,8 @@ def _with_misdirected(servers: list[Server]) -> list[Server]:
     hosts = {s.key: set(s.sni or ("*",)) for s in servers}
     out = []
     for server in servers:
-        if server.passthrough or server.tls is None:
-            out.append(server)  # no HTTP on its connections
+        if server.tls is None:
+            out.append(server)  # passed through: no HTTP on its connections
             continue
         others = set().union(*(h for k, h in hosts.items() if k != server.key))
         out.append(replace(server, misdirected_hosts=tuple(sorted(others - hosts[server.key]))))

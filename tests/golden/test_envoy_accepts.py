@@ -13,30 +13,24 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
+from envoy.extensions.transport_sockets.quic.v3 import quic_transport_pb2
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from google.protobuf import json_format
 
-from bastion.api.admission import admit_all
-from bastion.build import GatewayBuild, Inputs, build
+from bastion.build import GatewayBuild
 from bastion.dataplane.envoy.bootstrap import runtime_layers
 from bastion.dataplane.envoy.driver import render_checked
 from bastion.dataplane.envoy.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
 from bastion.dataplane.envoy.snapshot import Snapshot
 from bastion.dataplane.envoy.supervisor import envoy_binary
-from bastion.translate.istio import IrResult, Options, Workload
+from bastion.translate.istio import IrResult, Workload
 from tests.golden.test_ir_to_xds import case_files as ir_case_files
 from tests.golden.test_ir_to_xds import config_of
-from tests.golden.test_translate import _objects, case_files
+from tests.golden.test_translate import case_build, case_files
 
 
 def istio_snapshot(case: dict) -> Snapshot:  # type: ignore[type-arg]
-    options = case.get("options", {})
-    models, _ = admit_all(_objects(case))
-    port_map = tuple(sorted((int(k), int(v)) for k, v in options.get("portMap", {}).items()))
-    workload = Workload()
-    gateway = build(None, Inputs.of(models), 0, [workload],
-                    Options(bind_address="127.0.0.1", port_map=port_map)).gateways[workload]
-    return render_checked(gateway)
+    return render_checked(case_build(case, bind_address="127.0.0.1")[0])
 
 
 def ir_snapshot(case: dict) -> Snapshot:  # type: ignore[type-arg]
@@ -56,15 +50,18 @@ def static_bootstrap(snapshot: Snapshot) -> bootstrap_pb2.Bootstrap:
                 hcm.route_config.CopyFrom(routes[hcm.rds.route_config_name])
                 network_filter.typed_config.Pack(hcm)
             if chain.HasField("transport_socket"):
-                context = tls_pb2.DownstreamTlsContext()
-                chain.transport_socket.typed_config.Unpack(context)
+                quic = quic_transport_pb2.QuicDownstreamTransport()
+                is_quic = chain.transport_socket.typed_config.Unpack(quic)
+                context = quic.downstream_tls_context if is_quic else tls_pb2.DownstreamTlsContext()
+                if not is_quic:
+                    chain.transport_socket.typed_config.Unpack(context)
                 common = context.common_tls_context
                 for sds in common.tls_certificate_sds_secret_configs:
                     sds.ClearField("sds_config")  # refer to the static secret of that name
                 if common.HasField("combined_validation_context"):
                     common.combined_validation_context.validation_context_sds_secret_config \
                         .ClearField("sds_config")
-                chain.transport_socket.typed_config.Pack(context)
+                chain.transport_socket.typed_config.Pack(quic if is_quic else context)
         boot.static_resources.listeners.append(listener)
     endpoints = {n: r.message for n, r in snapshot.of(ENDPOINT).items()}
     for cluster in (r.message for r in snapshot.of(CLUSTER).values()):

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from bastion.api.admission import admit_all
-from bastion.build import Inputs, build
+from bastion.build import GatewayBuild, Inputs, build
 from bastion.dataplane.envoy.driver import render as render_snapshot
 from bastion.dataplane.envoy.snapshot import consistency_problems
 from bastion.memo import Memo
@@ -57,13 +57,22 @@ def _objects(case: dict[str, Any]) -> list[Any]:
     return out
 
 
-def render(case: dict[str, Any]) -> str:
+def case_build(case: dict[str, Any], bind_address: str | None = None
+               ) -> tuple[GatewayBuild, list[str]]:
+    """The build of a case with its options (`gatewayNamespace`, `bindAddress`, `portMap`,
+    `http3`), and the objects admission refused."""
     options = case.get("options", {})
     models, refused = admit_all(_objects(case))
     workload = Workload(namespace=options.get("gatewayNamespace", "istio-system"))
     port_map = tuple(sorted((int(k), int(v)) for k, v in options.get("portMap", {}).items()))
     gateway = build(None, Inputs.of(models), 0, [workload], Options(
-        bind_address=options.get("bindAddress", "0.0.0.0"), port_map=port_map)).gateways[workload]
+        bind_address=bind_address or options.get("bindAddress", "0.0.0.0"), port_map=port_map,
+        http3=bool(options.get("http3")))).gateways[workload]
+    return gateway, refused
+
+
+def render(case: dict[str, Any]) -> str:
+    gateway, refused = case_build(case)
     result = gateway.ir
     snapshot = render_snapshot(None, gateway, 0, Memo())
     doc = {

@@ -53,6 +53,9 @@ def _labels(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
               help="A directory file-based certificates (serverCertificate, privateKey, "
                    "caCertificates, caCrl) may be read from; repeatable. None by default: no "
                    "file a Gateway names is read.")
+@click.option("--http3", is_flag=True,
+              help="Also serve HTTP/3 (QUIC, UDP on the same port) for every server that "
+                   "terminates TLS, advertised to clients with Alt-Svc.")
 @click.option("--log-level", default="INFO", show_default=True)
 @click.option("--envoy-log-level", default="info", show_default=True)
 @click.option("--envoy-stats-prefix", "stats_prefixes", multiple=True, metavar="PREFIX",
@@ -63,7 +66,7 @@ def _labels(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
                   gateway_namespace: str, labels: tuple[str, ...], gateway_name: str,
                   no_envoy: bool, concurrency: int | None, debounce: float,
-                  secret_grace: float | None, cert_dirs: tuple[str, ...],
+                  secret_grace: float | None, cert_dirs: tuple[str, ...], http3: bool,
                   log_level: str, envoy_log_level: str,
                   stats_prefixes: tuple[str, ...]) -> None:
     """Run the control plane, its local API, its ADS server and the Envoy gateway."""
@@ -76,7 +79,7 @@ def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
     config = ServeConfig(
         state_dir=state.state_dir, workload=workload,
         options=Options(bind_address=bind_address, port_map=_port_map(port_map),
-                        cert_dirs=tuple(cert_dirs)),
+                        cert_dirs=tuple(cert_dirs), http3=http3),
         gateway_name=gateway_name, run_envoy=not no_envoy, concurrency=concurrency,
         envoy_log_level=envoy_log_level, debounce_s=debounce, **grace,
         log_level=log_level.upper(), envoy_stats_prefixes=stats_prefixes)

@@ -205,6 +205,8 @@ class Server:
     # on this server's connections was sent on a coalesced connection: it is misdirected.
     misdirected_hosts: tuple[str, ...] = ()
     passthrough: tuple[TlsRoute, ...] = ()
+    # The UDP port this server also answers HTTP/3 on (advertised with Alt-Svc); 0: none.
+    http3_port: int = 0
 
 
 @dataclass(frozen=True)

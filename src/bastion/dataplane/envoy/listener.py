@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from functools import partial
 
-from envoy.config.core.v3 import base_pb2, protocol_pb2
-from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
+from envoy.config.core.v3 import address_pb2, base_pb2, protocol_pb2
+from envoy.config.listener.v3 import (
+    listener_components_pb2,
+    listener_pb2,
+    quic_config_pb2,
+    udp_listener_config_pb2,
+)
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from envoy.extensions.transport_sockets.quic.v3 import quic_transport_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import wrappers_pb2
@@ -60,7 +66,8 @@ def _supported(names: tuple[str, ...], supported: frozenset[str]) -> list[str]:
 def _chain_key(server: Server) -> tuple[object, ...]:
     """What a filter chain is made of (HTTP routes live in RDS, so they are not part of it;
     passthrough routes are)."""
-    return (server.key, server.sni, server.tls, server.name, server.passthrough)
+    return (server.key, server.sni, server.tls, server.name, server.passthrough,
+            server.http3_port)
 
 
 def chain_groups(servers: tuple[Server, ...]) -> list[tuple[Server, ...]]:
@@ -114,6 +121,60 @@ def _build_listener(listener: Listener, memo: Memo) -> listener_pb2.Listener:
             out.filter_chains.append(memo.get(("chain", tuple(_chain_key(s) for s in group)),
                                               partial(_filter_chain, group)))
     return out
+
+
+def build_quic_listener(listener: Listener, memo: Memo) -> listener_pb2.Listener | None:
+    """The HTTP/3 twin of a TLS listener: UDP on the same port, one QUIC chain per group of
+    servers that terminate TLS and serve HTTP/3, using the same certificates (SDS) and route
+    tables (RDS)."""
+    if not any(s.http3_port for s in listener.servers):
+        return None
+    keys = tuple(_chain_key(s) for s in listener.servers)
+    return memo.get(("lds-quic", listener.port, listener.bind_address, listener.bind_port, keys),
+                    lambda: _build_quic_listener(listener, memo))
+
+
+def _build_quic_listener(listener: Listener, memo: Memo) -> listener_pb2.Listener | None:
+    groups = [g for g in listener_groups(listener, memo)
+              if g[0].tls is not None and g[0].http3_port]
+    if not groups:
+        return None
+    out = listener_pb2.Listener(
+        name=naming.listener(listener) + "_quic",
+        address=socket_address(listener.bind_address, listener.bind_port),
+        traffic_direction=base_pb2.OUTBOUND,
+        per_connection_buffer_limit_bytes=u32(EDGE_BUFFER_LIMIT),
+        udp_listener_config=udp_listener_config_pb2.UdpListenerConfig(
+            quic_options=quic_config_pb2.QuicProtocolOptions()),
+    )
+    out.address.socket_address.protocol = address_pb2.SocketAddress.UDP
+    out.filter_chains.extend(memo.get(("quic", tuple(_chain_key(s) for s in g)),
+                                      partial(_quic_chain, g)) for g in groups)
+    return out
+
+
+def _quic_chain(group: tuple[Server, ...]) -> listener_components_pb2.FilterChain:
+    server = group[0]
+    assert server.tls is not None
+    route_name = naming.route_table(server.key)
+    hcm = http_connection_manager(server, route_name)
+    hcm.codec_type = HCM.HTTP3
+    hcm.http3_protocol_options.SetInParent()
+    chain = listener_components_pb2.FilterChain(
+        name=route_name + ".quic",
+        filters=[listener_components_pb2.Filter(
+            name="envoy.filters.network.http_connection_manager", typed_config=typed(hcm))],
+    )
+    names = sorted({host for member in group for host in member.sni})
+    if names:
+        chain.filter_chain_match.server_names.extend(names)
+    tls = downstream_tls_context(server.tls)
+    del tls.common_tls_context.alpn_protocols[:]
+    tls.common_tls_context.alpn_protocols.append("h3")
+    chain.transport_socket.name = "envoy.transport_sockets.quic"
+    chain.transport_socket.typed_config.CopyFrom(typed(
+        quic_transport_pb2.QuicDownstreamTransport(downstream_tls_context=tls)))
+    return chain
 
 
 def passthrough_chains(server: Server) -> list[listener_components_pb2.FilterChain]:

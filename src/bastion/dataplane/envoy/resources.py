@@ -9,7 +9,11 @@ from google.protobuf.message import Message
 
 from bastion.clock import utc_now
 from bastion.dataplane.envoy.cluster import build_cluster, build_load_assignment
-from bastion.dataplane.envoy.listener import build_listener, listener_groups
+from bastion.dataplane.envoy.listener import (
+    build_listener,
+    build_quic_listener,
+    listener_groups,
+)
 from bastion.dataplane.envoy.route import build_route_configuration
 from bastion.dataplane.envoy.secret import (
     build_ca_secret,
@@ -51,6 +55,9 @@ def to_xds(config: GatewayConfig, memo: Memo | None = None, now: str | None = No
     for listener in config.listeners:
         built = build_listener(listener, memo)
         out[LISTENER][built.name] = built
+        quic = build_quic_listener(listener, memo)
+        if quic is not None:
+            out[LISTENER][quic.name] = quic
         for group in listener_groups(listener, memo):
             if group[0].key.protocol == "tls":
                 continue  # passed through: no HTTP, no route table

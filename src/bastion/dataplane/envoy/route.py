@@ -67,6 +67,12 @@ def build_route_configuration(group: tuple[Server, ...]) -> route_pb2.RouteConfi
         validate_clusters=wrappers_pb2.BoolValue(value=False),
         ignore_port_in_host_matching=True,
     )
+    if group[0].http3_port:
+        # RFC 9114 3.1.1: where the same service is offered over HTTP/3.
+        config.response_headers_to_add.append(base_pb2.HeaderValueOption(
+            header=base_pb2.HeaderValue(key="alt-svc",
+                                        value=f'h3=":{group[0].http3_port}"; ma=86400'),
+            append_action=OVERWRITE))
     largest = max((len(r.action.body) for s in group for v in s.virtual_hosts for r in v.routes
                    if isinstance(r.action, DirectResponse) and r.action.body), default=0)
     if largest > ENVOY_DIRECT_BODY_LIMIT:

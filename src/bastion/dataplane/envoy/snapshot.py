@@ -23,7 +23,9 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
+from envoy.extensions.transport_sockets.quic.v3 import quic_transport_pb2
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
+from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
 from bastion.dataplane.envoy.resources import (
@@ -177,14 +179,23 @@ def listener_references(listener: listener_pb2.Listener) -> Iterator[tuple[str, 
             if network_filter.typed_config.Unpack(hcm) and hcm.HasField("rds"):
                 yield ROUTE, hcm.rds.route_config_name
         if chain.HasField("transport_socket"):
-            context = tls_pb2.DownstreamTlsContext()
-            if chain.transport_socket.typed_config.Unpack(context):
+            context = _downstream_context(chain.transport_socket.typed_config)
+            if context is not None:
                 common = context.common_tls_context
                 for sds in common.tls_certificate_sds_secret_configs:
                     yield SECRET, sds.name
                 if common.HasField("combined_validation_context"):
                     sds = common.combined_validation_context.validation_context_sds_secret_config
                     yield SECRET, sds.name
+
+
+def _downstream_context(config: any_pb2.Any) -> tls_pb2.DownstreamTlsContext | None:
+    """The TLS context of a TCP (TLS) or a UDP (QUIC) filter chain."""
+    quic = quic_transport_pb2.QuicDownstreamTransport()
+    if config.Unpack(quic):
+        return quic.downstream_tls_context
+    context = tls_pb2.DownstreamTlsContext()
+    return context if config.Unpack(context) else None
 
 
 def _wanted(snapshot: Snapshot, memo: Memo) -> Iterator[tuple[str, str]]:

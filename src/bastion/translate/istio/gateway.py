@@ -199,6 +199,9 @@ class _Translation:
         if plain:
             servers.append(self._plain_server(bind_port, plain))
         servers.extend(_with_misdirected(self._unique_sni(self._tls_servers(terminating))))
+        if self.options.http3:
+            servers = [replace(s, http3_port=bind_port) if s.tls is not None else s
+                       for s in servers]
         if not servers:
             return None
         port = entries[0].server.port.number

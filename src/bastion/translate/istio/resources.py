@@ -23,6 +23,8 @@ class Options:
     # Directories file-based certificates may be read from (`serve --cert-dir`); none: no file
     # a config author names is ever read.
     cert_dirs: tuple[str, ...] = ()
+    # Also serve HTTP/3 (QUIC, UDP on the same port) for every server terminating TLS.
+    http3: bool = False
 
     def bind_port(self, port: int) -> int:
         return dict(self.port_map).get(port, port)

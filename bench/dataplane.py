@@ -261,8 +261,9 @@ class BastionEnvoy(Contender):
              "spec": {"selector": {"istio": "ingressgateway"}, "servers": [
                  {"port": {"number": 443, "name": "https", "protocol": "HTTPS"},
                   "tls": {"mode": mode, "credentialName": "bench-credential"},
-                  # openssl s_time sends no SNI: the mTLS cell uses a catch-all server.
-                  "hosts": ["*"] if self.mutual else [HOST]}]}},
+                  # A catch-all server: openssl s_time (the mTLS cell) sends no SNI, and a
+                  # Gateway may not name a short host such as `localhost` (Istio's rule).
+                  "hosts": ["*"]}]}},
             {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
              "metadata": {"name": "bench"},
              "spec": {"hosts": ["*"] if self.mutual else [HOST], "gateways": ["bench"],

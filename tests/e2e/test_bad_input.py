@@ -62,12 +62,13 @@ def test_bad_input_is_refused_and_changes_nothing(bastion: Bastion, httpbin: Bac
     assert "configmap/fine created" in result.stdout
     assert bastion.cli("get", "gateway", "noname", check=False).returncode == 1
 
-    # A VirtualService with no hosts.
+    # A VirtualService with no hosts is a delegate, which cannot name gateways.
     result = bastion.cli("apply", "-f", "-", check=False, input=(
         "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: nohosts}\n"
         "spec:\n  gateways: [mygateway]\n  http:\n  - route: [{destination: {host: httpbin}}]\n"))
     assert result.returncode == 1
-    assert result.stderr.strip() == "error: VirtualService default/nohosts: spec.hosts: required"
+    assert result.stderr.strip() == ("error: VirtualService default/nohosts: spec.gateways: a "
+                                     "delegate VirtualService (no hosts) cannot have gateways")
     assert bastion.status()["revision"] == revision_before + 1  # only the ConfigMap was stored
 
     # A Secret whose certificate is not PEM feeds the second server: stored, but that server is

@@ -56,8 +56,8 @@ def _host_problem(name: str, labels: list[str]) -> str | None:
     if labels and labels[-1].isdigit():
         return f"host name {name!r}: the top-level domain {labels[-1]!r} cannot be all digits"
     for i, label in enumerate(labels):
-        if i == len(labels) - 1 and label == "" and i > 0:
-            break
+        if i == len(labels) - 1 and label == "":
+            break  # `example.com.`: the last label may be empty
         if len(label) > LABEL_MAX or not HOST_LABEL.match(label):
             return f"host name {name!r}: label {label!r} is invalid"
     return None

@@ -63,7 +63,7 @@ def build_route_configuration(group: tuple[Server, ...]) -> route_pb2.RouteConfi
     the other servers of the port serve."""
     config = route_pb2.RouteConfiguration(
         name=naming.route_table(group[0].key),
-        virtual_hosts=[_virtual_host(v) for s in group for v in s.virtual_hosts],
+        virtual_hosts=[_virtual_host(v) for v in _distinct(group)],
         validate_clusters=wrappers_pb2.BoolValue(value=False),
         ignore_port_in_host_matching=True,
     )
@@ -88,6 +88,20 @@ def build_route_configuration(group: tuple[Server, ...]) -> route_pb2.RouteConfi
             routes=[rc.Route(match=rc.RouteMatch(prefix="/"),
                              direct_response=rc.DirectResponseAction(status=MISDIRECTED))]))
     return config
+
+
+def _distinct(group: tuple[Server, ...]) -> list[VirtualHost]:
+    """The virtual hosts of a group's servers, a domain once: servers sharing a chain have
+    distinct hosts, but each one without routes brings a catch-all `*` (404), and Envoy allows
+    one per table."""
+    seen: set[str] = set()
+    out = []
+    for server in group:
+        for vhost in server.virtual_hosts:
+            if not seen.intersection(vhost.domains):
+                seen.update(vhost.domains)
+                out.append(vhost)
+    return out
 
 
 def _virtual_host(vhost: VirtualHost) -> rc.VirtualHost:

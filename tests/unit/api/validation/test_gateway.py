@@ -150,3 +150,8 @@ CASES = [
                          ids=[c[0] for c in CASES])
 def test_gateway_rule(obj: dict[str, Any], expected: str, fragment: str) -> None:
     check(obj, expected, fragment)
+
+
+def test_trailing_dot_host_is_accepted() -> None:
+    check(gateway(hosts=["example.com."]), ACCEPT, "")
+    check(gateway(hosts=["localhost."]), ACCEPT, "")

@@ -35,3 +35,13 @@ def test_small_body_keeps_envoys_default() -> None:
     config = build_route_configuration((server(b"\x00\x01"),))
     assert not config.HasField("max_direct_response_body_size_bytes")
     assert config.virtual_hosts[0].routes[0].direct_response.body.inline_bytes == b"\x00\x01"
+
+
+def test_servers_sharing_a_table_bring_one_catch_all() -> None:
+    """Two servers sharing a chain, neither with routes: each has the 404 catch-all `*`, and
+    Envoy takes one per table (found by tests/fuzz)."""
+    blackhole = VirtualHost("blackhole", 443, ("*",), ())
+    first = Server(ServerKey("https", 443, "a"), ("a.example.com",), None, (blackhole,), ())
+    second = Server(ServerKey("https", 443, "b"), ("b.example.com",), None, (blackhole,), ())
+    config = build_route_configuration((first, second))
+    assert [list(v.domains) for v in config.virtual_hosts] == [["*"]]

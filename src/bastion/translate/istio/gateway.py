@@ -137,6 +137,9 @@ class _Translation:
         for gateway in self._selected_gateways():
             for i, server in enumerate(gateway.spec.servers):
                 entry = _Entry(gateway, i, server)
+                if server.default_endpoint:
+                    self.problem(entry, f"{entry.at}.defaultEndpoint", "Ignored",
+                                 "a sidecar setting; ignored at a gateway", Severity.WARNING)
                 if server.bind and not is_ip(server.bind):
                     self.problem(entry, f"{entry.at}.bind", "Unsupported",
                                  "only IP addresses can be bound; server skipped",
@@ -403,6 +406,11 @@ class _Translation:
         else:
             certs = [self._file_pair(f"{at}.{sub + '.' if sub else ''}", cert, key)
                      for sub, cert, key in pairs]
+        for k, entry_cert in enumerate(tls.tls_certificates):
+            if entry_cert.ca_certificates:
+                self.problem(entry, f"{at}.tlsCertificates[{k}].caCertificates", "Ignored",
+                             "ignored: the client CA is tls.caCertificates (or a credential's)",
+                             Severity.WARNING)
         if tls.mode not in (istio.TLSMode.MUTUAL, istio.TLSMode.OPTIONAL_MUTUAL):
             return certs, None
         ca: CaCredential | None = None
@@ -497,8 +505,18 @@ class _Translation:
         if ref not in index:
             bound = [(k, self.res.virtual_services[k]) for k in self.res.vs_by_gateway.get(ref, ())]
             index[ref] = [vs for _, vs in sorted(
-                bound, key=lambda i: (i[1].metadata.creation_timestamp or "", i[0]))]
+                bound, key=lambda i: (i[1].metadata.creation_timestamp or "", i[0]))
+                if self._visible(vs)]
         return index[ref]
+
+    def _visible(self, vs: istio.VirtualService) -> bool:
+        """Istio's `exportTo`: a gateway sees the VirtualServices exported to its own namespace
+        (`.` is the VirtualService's namespace; none given: every namespace)."""
+        export = vs.spec.export_to
+        if not export or "*" in export:
+            return True
+        mine = self.workload.namespace
+        return mine in export or ("." in export and (vs.metadata.namespace or "") == mine)
 
     def _bound_routes(self, entry: _Entry, server_hosts: list[str]
                       ) -> list[tuple[str, list[Route]]]:
@@ -520,20 +538,20 @@ class _Translation:
                         matched.append(both)
             if not matched:
                 continue
-            out.extend((h, self._routes(builder, vs, gw.namespace or "", gw.name))
-                       for h in matched)
+            out.extend((h, self._routes(builder, vs, gw.namespace or "", gw.name,
+                                        entry.server.port.number)) for h in matched)
         return out
 
     def _routes(self, builder: RouteBuilder, vs: istio.VirtualService, namespace: str,
-                name: str) -> list[Route]:
+                name: str, port: int) -> list[Route]:
         """A VirtualService's routes for one Gateway, reused while the object is the same and
         no destination needed a Service's default port (which other objects decide)."""
         def compute() -> tuple[list[Route], list[Diagnostic], bool]:
             scratch = RouteBuilder(self.res, [])
-            routes = scratch.routes(vs, namespace, name)
+            routes = scratch.routes(vs, namespace, name, port)
             return routes, scratch.diagnostics, scratch.used_service_ports
 
-        routes, diagnostics, depends = self.memo.get(("routes", id(vs), namespace, name),
+        routes, diagnostics, depends = self.memo.get(("routes", id(vs), namespace, name, port),
                                                      compute, pins=vs)
         if depends:
             routes, diagnostics, _ = compute()

@@ -47,7 +47,10 @@ class RouteBuilder:
     diagnostics: list[Diagnostic]
     used_service_ports: bool = False  # a destination's port came from a Service
 
-    def routes(self, vs: istio.VirtualService, gw_namespace: str, gw_name: str) -> list[Route]:
+    def routes(self, vs: istio.VirtualService, gw_namespace: str, gw_name: str,
+               port: int) -> list[Route]:
+        """The rules of `vs` for one Gateway's server on `port` (a match naming other gateways
+        or another port is left out)."""
         ref = ObjectRef("VirtualService", vs.metadata.namespace or "", vs.metadata.name)
         out: list[Route] = []
         for i, rule in enumerate(vs.spec.http):
@@ -60,6 +63,8 @@ class RouteBuilder:
             matches = rule.match or [istio.HTTPMatchRequest()]
             for j, match in enumerate(matches):
                 if match.gateways and not binds(vs, match.gateways, gw_namespace, gw_name):
+                    continue
+                if match.port and match.port != port:
                     continue
                 route_match = self._match(ref, f"{at}.match[{j}]", match)
                 if route_match is None:
@@ -85,6 +90,20 @@ class RouteBuilder:
             if value:
                 camel = re.sub(r"_(\w)", lambda m: m.group(1).upper(), name)
                 self._problem(ref, f"{at}.{camel}", "not implemented by bastion; ignored")
+        if rule.redirect is not None and rule.redirect.derive_port:
+            self._problem(ref, f"{at}.redirect.derivePort", "not implemented by bastion; the "
+                          "redirect keeps the request's port unless port is set")
+        retries = rule.retries
+        if retries is not None and retries.retry_remote_localities is not None:
+            self._problem(ref, f"{at}.retries.retryRemoteLocalities",
+                          "localities are a mesh setting; ignored")
+        if retries is not None and retries.retry_ignore_previous_hosts is False:
+            self._problem(ref, f"{at}.retries.retryIgnorePreviousHosts",
+                          "not implemented by bastion: retries always avoid the hosts tried")
+        for j, match in enumerate(rule.match):
+            if match.stat_prefix:
+                self._problem(ref, f"{at}.match[{j}].statPrefix",
+                              "not implemented by bastion; ignored")
 
     def _match(self, ref: ObjectRef, at: str, match: istio.HTTPMatchRequest) -> RouteMatch | None:
         path = StringMatch(PathKind.PREFIX, "/")

@@ -220,28 +220,23 @@ class RouteDestination:
 
 
 @strict
-class TLSMatchAttributes:
-    sni_hosts: list[str] = Field(default_factory=list)
-    destination_subnets: list[str] = Field(default_factory=list)
-    port: int | None = None
-    source_labels: dict[str, str] = Field(default_factory=dict)
-    gateways: list[str] = Field(default_factory=list)
-    source_namespace: str | None = None
-
-
-@strict
-class TLSRoute:
-    match: list[TLSMatchAttributes] = Field(default_factory=list)
-    route: list[RouteDestination] = Field(default_factory=list)
-
-
-@strict
 class L4MatchAttributes:
     destination_subnets: list[str] = Field(default_factory=list)
     port: int | None = None
     source_labels: dict[str, str] = Field(default_factory=dict)
     gateways: list[str] = Field(default_factory=list)
     source_namespace: str | None = None
+
+
+@strict
+class TLSMatchAttributes(L4MatchAttributes):
+    sni_hosts: list[str] = Field(default_factory=list)
+
+
+@strict
+class TLSRoute:
+    match: list[TLSMatchAttributes] = Field(default_factory=list)
+    route: list[RouteDestination] = Field(default_factory=list)
 
 
 @strict

@@ -19,6 +19,7 @@ from bastion.api.istio import (
     HTTPMatchRequest,
     HTTPRoute,
     HTTPRouteDestination,
+    L4MatchAttributes,
     RouteDestination,
     StringMatch,
     TLSMatchAttributes,
@@ -98,8 +99,7 @@ def virtual_service_problems(vs: VirtualService) -> Iterator[Problem]:
     for i, tcp in enumerate(spec.tcp):
         at = f"spec.tcp[{i}]"
         for j, l4 in enumerate(tcp.match):
-            yield from _l4_match_problems(f"{at}.match[{j}]", l4.destination_subnets, l4.port,
-                                          l4.gateways, l4.source_namespace)
+            yield from _l4_match_problems(f"{at}.match[{j}]", l4)
         if not tcp.route:
             yield Problem(f"{at}.route", "required")
         yield from _destinations_problems(f"{at}.route", tcp.route)
@@ -447,13 +447,12 @@ def _tls_match_problems(at: str, match: TLSMatchAttributes, vs: VirtualService,
         if not any(host_subset(sni, host) for host in vs.spec.hosts):
             yield Problem(where, f"SNI host {sni!r} is not covered by the VirtualService's "
                                  f"hosts ({', '.join(vs.spec.hosts)})")
-    yield from _l4_match_problems(at, match.destination_subnets, match.port, match.gateways,
-                                  match.source_namespace)
+    yield from _l4_match_problems(at, match)
 
 
-def _l4_match_problems(at: str, subnets: list[str], port: int | None, gateways: list[str],
-                       source_namespace: str | None) -> Iterator[Problem]:
-    for k, subnet in enumerate(subnets):
+def _l4_match_problems(at: str, match: L4MatchAttributes) -> Iterator[Problem]:
+    port, source_namespace = match.port, match.source_namespace
+    for k, subnet in enumerate(match.destination_subnets):
         reason = ip_subnet_problem(subnet)
         if reason:
             yield Problem(f"{at}.destinationSubnets[{k}]", reason)
@@ -461,7 +460,7 @@ def _l4_match_problems(at: str, subnets: list[str], port: int | None, gateways: 
         reason = port_problem(port)
         if reason:
             yield Problem(f"{at}.port", reason)
-    yield from gateway_name_problems(f"{at}.gateways", gateways)
+    yield from gateway_name_problems(f"{at}.gateways", match.gateways)
     if source_namespace and not is_dns_label(source_namespace):
         yield Problem(f"{at}.sourceNamespace", f"invalid namespace {source_namespace!r}")
 

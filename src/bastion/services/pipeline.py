@@ -70,6 +70,7 @@ class Pipeline:
         # OCSP staples with an end of validity: credential -> (next update, where it came from)
         self._staples: dict[str, tuple[str, ObjectRef]] = {}
         self._staple_timer: asyncio.TimerHandle | None = None
+        self._expired_logged: set[ObjectRef] = set()
         store.subscribe(self._on_changes)
 
     # -- what changed ---------------------------------------------------------------------
@@ -197,6 +198,11 @@ class Pipeline:
                 else:
                     self._staples.pop(name, None)
         now = utc_now()
+        expired = self.expired_staples()
+        for diag in expired:
+            if diag.object not in self._expired_logged:
+                log.warning("%s", diag)
+        self._expired_logged = {d.object for d in expired}
         upcoming = [end for end, _ in self._staples.values() if end > now]
         if self._staple_timer is not None:
             self._staple_timer.cancel()

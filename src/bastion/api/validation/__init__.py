@@ -22,7 +22,12 @@ from bastion.api.validation.values import (
     is_authority,
     regex_problem,
 )
-from bastion.api.validation.virtual_service import direct_response_bytes, virtual_service_problems
+from bastion.api.validation.virtual_service import (
+    direct_response_bytes,
+    operable,
+    redirect_served,
+    virtual_service_problems,
+)
 
 __all__ = [
     "DNS1123_SUBDOMAIN",
@@ -36,6 +41,8 @@ __all__ = [
     "is_authority",
     "is_ip",
     "is_known_cipher",
+    "operable",
+    "redirect_served",
     "regex_problem",
     "service_entry_problems",
     "virtual_service_problems",

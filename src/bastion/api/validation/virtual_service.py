@@ -293,22 +293,37 @@ def _headers_problems(at: str, headers: Headers | None) -> Iterator[Problem]:
         for kind in ("set", "add"):
             for name, value in getattr(ops, kind).items():
                 reason = header_operation_problem(name, allow_authority=authority)
-                reason = reason or _strict_name(name)
                 if reason:
                     yield Problem(f"{at}.{direction}.{kind}", reason)
+                elif not operable(name):
+                    yield _dropped(f"{at}.{direction}.{kind}", name)
                 reason = header_value_problem(value)
                 if reason:
                     yield Problem(f"{at}.{direction}.{kind}.{name}", reason)
         for name in ops.remove:
-            reason = header_operation_problem(name, allow_authority=False) or _strict_name(name)
+            reason = header_operation_problem(name, allow_authority=False)
             if reason:
                 yield Problem(f"{at}.{direction}.remove", reason)
+            elif not operable(name):
+                yield _dropped(f"{at}.{direction}.remove", name)
 
 
-def _strict_name(name: str) -> str | None:
-    """Stricter than Istio: Envoy refuses a header operation on a name that is not an HTTP
-    token, so it is refused here rather than reaching Envoy."""
-    return None if is_authority(name) else header_name_problem(name)
+def operable(name: str) -> bool:
+    """Whether Envoy takes a header operation on `name`: an HTTP token (or the authority)."""
+    return is_authority(name) or header_name_problem(name) is None
+
+
+def _dropped(at: str, name: str) -> Problem:
+    """Stricter than Istio, which accepts the name and lets Envoy refuse the whole route
+    table: the operation is left out, with a warning."""
+    return warn(at, f"{name!r} is not a valid header name; this operation is left out")
+
+
+def redirect_served(rule: HTTPRoute) -> bool:
+    """Whether Envoy has the rule's redirect code (Istio accepts any 3xx and then leaves a rule
+    with another one out of the route table; so does bastion, with a warning)."""
+    code = rule.redirect.redirect_code if rule.redirect is not None else None
+    return not code or code in REDIRECT_CODES
 
 
 def _redirect_problems(at: str, rule: HTTPRoute) -> Iterator[Problem]:
@@ -329,10 +344,10 @@ def _redirect_problems(at: str, rule: HTTPRoute) -> Iterator[Problem]:
     if code:
         if not 300 <= code <= 399:
             yield Problem(f"{at}.redirectCode", f"{code} is not a redirect code (3xx)")
-        elif code not in REDIRECT_CODES:
-            # Stricter than Istio (which drops the route): Envoy has no other redirect codes.
-            yield Problem(f"{at}.redirectCode",
-                          f"{code} is not supported (use 301, 302, 303, 307 or 308)")
+        elif not redirect_served(rule):
+            yield warn(f"{at}.redirectCode",
+                       f"{code} is not a redirect code Envoy has (301, 302, 303, 307, 308); "
+                       "the rule is left out, as Istio does")
     if redirect.scheme and redirect.scheme not in ("http", "https"):
         yield Problem(f"{at}.scheme", "must be http or https")
     if redirect.port:

@@ -59,6 +59,10 @@ class RouteBuilder:
             if rule.delegate is not None:
                 self._problem(ref, f"{at}.delegate", "delegate is not supported; rule skipped")
                 continue
+            if not validation.redirect_served(rule):
+                self._problem(ref, f"{at}.redirect.redirectCode",
+                              "not a redirect code Envoy has; rule skipped")
+                continue
             action = self._action(vs, ref, at, rule)
             matches = rule.match or [istio.HTTPMatchRequest()]
             for j, match in enumerate(matches):
@@ -245,10 +249,15 @@ def _string_match(match: istio.StringMatch, ignore_case: bool = False) -> String
 def _ops(ops: istio.HeaderOperations | None) -> HeaderOps:
     if ops is None:
         return HeaderOps()
+    # The authority is rewritten, not set as a header; a name Envoy refuses is left out
+    # (admission warned).
+    def kept(name: str) -> bool:
+        return validation.operable(name) and not validation.is_authority(name)
+
     return HeaderOps(
-        set=tuple(sorted((k, v) for k, v in ops.set.items() if not validation.is_authority(k))),
-        add=tuple(sorted((k, v) for k, v in ops.add.items() if not validation.is_authority(k))),
-        remove=tuple(ops.remove),
+        set=tuple(sorted((k, v) for k, v in ops.set.items() if kept(k))),
+        add=tuple(sorted((k, v) for k, v in ops.add.items() if kept(k))),
+        remove=tuple(n for n in ops.remove if validation.operable(n)),
     )
 
 

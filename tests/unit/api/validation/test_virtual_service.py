@@ -96,6 +96,8 @@ CASES = [
     ("redirect-code-4xx", rule(redirect={"uri": "/a", "redirectCode": 404}), REJECT,
      "404 is not a redirect code"),
     ("redirect-code-308", rule(redirect={"uri": "/a", "redirectCode": 308}), ACCEPT, ""),
+    ("redirect-code-305", rule(redirect={"uri": "/a", "redirectCode": 305}), WARN,
+     "the rule is left out"),
     ("redirect-bad-scheme", rule(redirect={"scheme": "ftp"}), REJECT, "must be http or https"),
     # rewrite
     ("rewrite-empty", rule(rewrite={}), REJECT, "a rewrite must set uri"),
@@ -185,6 +187,8 @@ CASES = [
      REJECT, "unescaped '%'"),
     ("header-value-control", headers("request", "set", {"x-a": "a\x01b"}), REJECT,
      "control characters"),
+    ("header-name-not-a-token", headers("response", "set", {"bad name": "x"}), WARN,
+     "this operation is left out"),
     # unreachable rules
     ("rule-after-catch-all", vs([{"route": DEST}, {"match": [{"uri": {"prefix": "/a"}}],
                                                    "route": DEST}]), WARN, "never used"),

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections import deque
+import time
+from pathlib import Path
 
 import click
 
 from bastion.cli.common import State, fail, namespace_option, pass_state
 
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 
 
 def parse_timeout(value: str) -> float:
@@ -19,7 +20,7 @@ def parse_timeout(value: str) -> float:
     if not match:
         raise click.BadParameter(f"invalid duration {value!r} (use e.g. 10s, 500ms, 1m)")
     number, unit = float(match.group(1)), match.group(2) or "s"
-    return number * {"ms": 0.001, "s": 1.0, "m": 60.0}[unit]
+    return number * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[unit]
 
 
 @click.command()
@@ -104,24 +105,73 @@ def status(state: State, fmt: str) -> None:
 @click.option("--envoy", "which", flag_value="envoy", help="Only Envoy's log.")
 @click.option("--control-plane", "which", flag_value="control", help="Only bastion's log.")
 @click.option("--tail", default=-1, help="Lines from the end (-1: all).")
+@click.option("-c", "--container", help="The container (a gateway pod has one: istio-proxy).")
+@click.option("-l", "--selector", help="The pods with these labels.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing what is appended.")
+@click.option("--since", help="Only lines newer than this (5s, 2m, 3h).")
 @click.argument("pod", required=False)
 @namespace_option
 @pass_state
-def logs(state: State, which: str | None, tail: int, pod: str | None) -> None:
-    """Print the control plane's log, then Envoy's."""
-    files = []
-    if which in (None, "control"):
-        files.append(("bastion", state.state_dir / "bastion.log"))
-    if which in (None, "envoy"):
-        files.append(("envoy", state.state_dir / "envoy.log"))
+def logs(state: State, which: str | None, tail: int, container: str | None,
+         selector: str | None, follow: bool, since: str | None, pod: str | None) -> None:
+    """A pod's log (the gateway pod's is Envoy's), by name, `deploy/NAME` or `-l`; with
+    neither, the control plane's log, then Envoy's."""
+    from bastion.cli import logfiles
+
+    if pod or selector:
+        files = [(name, Path(path)) for name, path in _pod_logs(state, pod, selector, container)]
+    else:
+        files = []
+        if which in (None, "control"):
+            files.append(("bastion", state.state_dir / "bastion.log"))
+        if which in (None, "envoy"):
+            files.append(("envoy", state.state_dir / "envoy.log"))
+    cutoff = time.time() - parse_timeout(since) if since else None
     for label, path in files:
         if not path.exists():
             continue
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            lines = deque(handle, maxlen=tail) if tail >= 0 else list(handle)
         if len(files) > 1:
             click.echo(f"==> {label} ({path}) <==")
-        sys.stdout.write("".join(lines))
+        sys.stdout.write("".join(logfiles.read(path, tail, cutoff)))
+    if follow:
+        logfiles.follow([p for _, p in files])
+
+
+def _pod_logs(state: State, pod: str | None, selector: str | None, container: str | None
+              ) -> list[tuple[str, str]]:
+    """(pod name, log file) of the pods named."""
+    from bastion import annotations
+
+    request = {"op": "get", "kind": "pod", "namespace": state.ns}
+    if pod and "/" in pod:
+        kind, _, name = pod.partition("/")
+        if kind in ("deploy", "deployment", "deployments"):
+            answer = state.call({"op": "get", "kind": "deployment", "name": name,
+                                 "namespace": state.ns})
+            if not answer.get("ok"):
+                fail(f"Error from server (NotFound): {answer.get('error')}")
+            match = answer["items"][0].get("spec", {}).get("selector", {}).get("matchLabels", {})
+            selector = ",".join(f"{k}={v}" for k, v in sorted(match.items()))
+            pod = None
+        elif kind in ("pod", "pods", "po"):
+            pod = name
+        else:
+            fail(f"cannot get logs from {kind}: use a pod, deploy/NAME or -l")
+    answer = state.call({**request, "name": pod, "labelSelector": selector})
+    if not answer.get("ok"):
+        fail(f"Error from server (NotFound): {answer.get('error')}")
+    out = []
+    for body in answer["items"]:
+        meta = body.get("metadata", {})
+        names = [c.get("name") for c in body.get("spec", {}).get("containers", [])]
+        if container and container not in names:
+            fail(f"container {container} is not valid for pod {meta.get('name')}")
+        path = (meta.get("annotations") or {}).get(annotations.LOG)
+        if path:
+            out.append((meta.get("name", ""), path))
+    if not out:
+        fail(f"No resources found in {state.ns} namespace.")
+    return out
 
 
 @click.command()

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from bastion.api import kinds
+from bastion.errors import InputError
 from bastion.private import REDACTED
 
 PRIVATE_KEY_NAMES = {"tls.key", "key"}
@@ -42,7 +43,44 @@ def age(body: dict[str, Any], now: dt.datetime | None = None) -> str:
     return f"{max(seconds, 0)}s"
 
 
+def _service_columns(body: dict[str, Any]) -> list[tuple[str, str]]:
+    spec, status = body.get("spec") or {}, body.get("status") or {}
+    service_type = spec.get("type", "ClusterIP")
+    ports = []
+    for p in spec.get("ports", []):
+        node = f":{p['nodePort']}" if p.get("nodePort") else ""
+        ports.append(f"{p.get('port')}{node}/{p.get('protocol', 'TCP')}")
+    ingress = [i.get("ip") or i.get("hostname") for i in
+               (status.get("loadBalancer") or {}).get("ingress") or []]
+    external = ",".join(i for i in ingress if i) or (
+        "<pending>" if service_type == "LoadBalancer" else "<none>")
+    return [("TYPE", service_type), ("CLUSTER-IP", spec.get("clusterIP") or "<none>"),
+            ("EXTERNAL-IP", external), ("PORT(S)", ",".join(ports) or "<none>")]
+
+
+def _pod_columns(body: dict[str, Any]) -> list[tuple[str, str]]:
+    status = body.get("status") or {}
+    containers = status.get("containerStatuses") or []
+    total = len((body.get("spec") or {}).get("containers") or containers)
+    ready = sum(1 for c in containers if c.get("ready"))
+    waiting = [c["state"]["waiting"].get("reason", "Waiting") for c in containers
+               if "waiting" in (c.get("state") or {})]
+    phase = waiting[0] if waiting and status.get("phase") != "Running" else status.get(
+        "phase", "Pending")
+    restarts = sum(int(c.get("restartCount", 0)) for c in containers)
+    return [("READY", f"{ready}/{total}"), ("STATUS", phase), ("RESTARTS", str(restarts))]
+
+
+def _deployment_columns(body: dict[str, Any]) -> list[tuple[str, str]]:
+    status = body.get("status") or {}
+    wanted = (body.get("spec") or {}).get("replicas", 1)
+    return [("READY", f"{status.get('readyReplicas', 0)}/{wanted}"),
+            ("UP-TO-DATE", str(status.get("updatedReplicas", 0))),
+            ("AVAILABLE", str(status.get("availableReplicas", 0)))]
+
+
 def _columns(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """kubectl's columns for the kinds people list most."""
     kind = body.get("kind")
     spec = body.get("spec") or {}
     if kind == "Secret":
@@ -51,9 +89,11 @@ def _columns(body: dict[str, Any]) -> list[tuple[str, str]]:
         return [("GATEWAYS", json.dumps(spec.get("gateways", []))),
                 ("HOSTS", json.dumps(spec.get("hosts", [])))]
     if kind == "Service":
-        ports = ",".join(f"{p.get('port')}/{p.get('protocol', 'TCP')}"
-                         for p in spec.get("ports", []))
-        return [("TYPE", spec.get("type", "ClusterIP")), ("PORT(S)", ports or "<none>")]
+        return _service_columns(body)
+    if kind == "Pod":
+        return _pod_columns(body)
+    if kind == "Deployment":
+        return _deployment_columns(body)
     if kind == "Endpoints":
         eps = [f"{a.get('ip')}:{p.get('port')}" for s in body.get("subsets") or []
                for a in s.get("addresses") or [] for p in s.get("ports") or []]
@@ -61,17 +101,40 @@ def _columns(body: dict[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
-def table(items: list[dict[str, Any]], all_namespaces: bool) -> str:
+def _wide_columns(body: dict[str, Any]) -> list[tuple[str, str]]:
+    kind, spec, status = body.get("kind"), body.get("spec") or {}, body.get("status") or {}
+    if kind == "Service":
+        selector = ",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items()))
+        return [("SELECTOR", selector or "<none>")]
+    if kind == "Pod":
+        return [("IP", status.get("podIP") or "<none>"), ("NODE", "localhost")]
+    if kind == "Deployment":
+        containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+        match = ((spec.get("selector") or {}).get("matchLabels")) or {}
+        return [("CONTAINERS", ",".join(c.get("name", "") for c in containers)),
+                ("IMAGES", ",".join(c.get("image", "") for c in containers)),
+                ("SELECTOR", ",".join(f"{k}={v}" for k, v in sorted(match.items())))]
+    return []
+
+
+def table(items: list[dict[str, Any]], all_namespaces: bool, wide: bool = False,
+          show_labels: bool = False) -> str:
     if not items:
         return ""
     rows = []
     for body in items:
         row = []
+        meta = body.get("metadata", {})
         if all_namespaces:
-            row.append(("NAMESPACE", body.get("metadata", {}).get("namespace", "")))
-        row.append(("NAME", body.get("metadata", {}).get("name", "")))
+            row.append(("NAMESPACE", meta.get("namespace", "")))
+        row.append(("NAME", meta.get("name", "")))
         row.extend(_columns(body))
         row.append(("AGE", age(body)))
+        if wide:
+            row.extend(_wide_columns(body))
+        if show_labels:
+            labels = ",".join(f"{k}={v}" for k, v in sorted((meta.get("labels") or {}).items()))
+            row.append(("LABELS", labels or "<none>"))
         rows.append(row)
     headers = [h for h, _ in rows[0]]
     widths = [max(len(h), *(len(r[i][1]) for r in rows)) for i, h in enumerate(headers)]
@@ -88,6 +151,37 @@ def dump(items: list[dict[str, Any]], fmt: str, single: bool) -> str:
     if fmt == "json":
         return json.dumps(doc, indent=2, sort_keys=True)
     return yaml.safe_dump(doc, sort_keys=True, default_flow_style=False).rstrip()
+
+
+def _as_document(items: list[dict[str, Any]], single: bool) -> Any:
+    items = [redact(i) for i in items]
+    return items[0] if single and len(items) == 1 else {
+        "apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}}
+
+
+def jsonpath(items: list[dict[str, Any]], template: str, single: bool) -> str:
+    """kubectl's `-o jsonpath=`: the template over the object (one named) or the List."""
+    from bastion.cli import jsonpath as kubectl_jsonpath
+
+    return kubectl_jsonpath.render(template.strip("'"), _as_document(items, single))
+
+
+def custom_columns(items: list[dict[str, Any]], spec: str) -> str:
+    """kubectl's `-o custom-columns=HEADER:.path,...`."""
+    from bastion.cli import jsonpath as kubectl_jsonpath
+
+    columns = []
+    for part in spec.split(","):
+        header, sep, path = part.partition(":")
+        if not sep or not header or not path:
+            raise InputError(f"custom-columns format {spec!r}: expected HEADER:.path,...")
+        columns.append((header, path if path.startswith("{") else "{" + path + "}"))
+    rows = [[h for h, _ in columns]]
+    for body in (redact(i) for i in items):
+        rows.append([kubectl_jsonpath.render(p, body) or "<none>" for _, p in columns])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
+    return "\n".join("   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)
 
 
 def names(items: list[dict[str, Any]]) -> str:

@@ -187,18 +187,29 @@ def delete(state: State, args: tuple[str, ...], files: tuple[str, ...],
         sys.exit(1)
 
 
+OUTPUTS = ("yaml", "json", "name", "wide", "jsonpath=TEMPLATE", "custom-columns=SPEC")
+
+
 @click.command()
 @click.argument("kind")
 @click.argument("names", nargs=-1)
-@click.option("-o", "--output", "fmt", type=click.Choice(["yaml", "json", "name", "wide"]))
+@click.option("-o", "--output", "fmt", metavar="|".join(OUTPUTS))
 @click.option("-A", "--all-namespaces", is_flag=True)
+@click.option("-l", "--selector", "labels", help="Label selector (a=b, a!=b, a in (x,y), a, !a).")
+@click.option("--field-selector", "fields", help="Field selector (metadata.name=x, ...).")
+@click.option("--show-labels", is_flag=True, help="Add a LABELS column.")
 @namespace_option
 @pass_state
 def get(state: State, kind: str, names: tuple[str, ...], fmt: str | None,
-        all_namespaces: bool) -> None:
+        all_namespaces: bool, labels: str | None, fields: str | None,
+        show_labels: bool) -> None:
     """List objects (private keys are always shown as [redacted])."""
     from bastion.cli import output
 
+    fmt_name, _, argument = (fmt or "").partition("=")
+    if fmt and fmt_name not in ("yaml", "json", "name", "wide", "jsonpath", "custom-columns"):
+        fail(f"unable to match a printer suitable for the output format {fmt!r}, allowed "
+             f"formats are: {', '.join(OUTPUTS)}")
     if "/" in kind and not names:
         kind, single = kind.split("/", 1)
         names = (single,)
@@ -206,18 +217,31 @@ def get(state: State, kind: str, names: tuple[str, ...], fmt: str | None,
     wanted: tuple[str | None, ...] = names or (None,)
     for name in wanted:
         answer = state.call({"op": "get", "kind": kind, "name": name, "namespace": state.ns,
-                             "allNamespaces": all_namespaces})
+                             "allNamespaces": all_namespaces, "labelSelector": labels,
+                             "fieldSelector": fields})
         if not answer.get("ok"):
             click.echo(f"Error from server (NotFound): {answer.get('error')}", err=True)
             sys.exit(1)
         items.extend(answer["items"])
-    if fmt in ("yaml", "json"):
-        click.echo(output.dump(items, fmt, single=bool(names) and len(names) == 1))
-    elif fmt == "name":
+    one = bool(names) and len(names) == 1
+    if fmt_name in ("yaml", "json"):
+        click.echo(output.dump(items, fmt_name, single=one))
+    elif fmt_name == "jsonpath":
+        try:
+            click.echo(output.jsonpath(items, argument, one), nl=False)
+        except InputError as exc:
+            fail(str(exc))
+    elif fmt_name == "name":
         if items:
             click.echo(output.names(items))
     elif not items:
         where = "any namespace" if all_namespaces else f"{state.ns} namespace"
         click.echo(f"No resources found in {where}.", err=True)
+    elif fmt_name == "custom-columns":
+        try:
+            click.echo(output.custom_columns(items, argument))
+        except InputError as exc:
+            fail(str(exc))
     else:
-        click.echo(output.table(items, all_namespaces))
+        click.echo(output.table(items, all_namespaces, wide=fmt_name == "wide",
+                                show_labels=show_labels))

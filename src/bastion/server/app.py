@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from bastion.dataplane.envoy.supervisor import DRAIN_TIME_S, for_gateway
 from bastion.errors import ServerUnavailable
 from bastion.server.api import serve_api
 from bastion.server.handlers import Handlers
+from bastion.services.gateway_objects import GatewayFacts, pod, service
 from bastion.services.objects import ObjectService
 from bastion.services.pipeline import DEFAULT_SECRET_GRACE_S, Pipeline, PipelineConfig
 from bastion.store import Store
@@ -75,6 +77,8 @@ async def serve(config: ServeConfig) -> None:
     pipeline = Pipeline(store, dataplane, PipelineConfig(
         config.workload, config.options, config.debounce_s, config.secret_grace_s))
     cache.on_new_group = pipeline.add_group
+    facts = GatewayFacts(config.workload, config.gateway_name, config.options, str(state),
+                         time.time(), str(state / "envoy.log"))
     objects = ObjectService(store, pipeline)
 
     xds_path = state / "xds.sock"
@@ -97,6 +101,8 @@ async def serve(config: ServeConfig) -> None:
         supervisor = for_gateway(state, xds_path, config.workload, config.gateway_name,
                                  config.concurrency, config.envoy_log_level,
                                  config.envoy_stats_prefixes)
+    objects.virtual = lambda: [service(facts, served_ports(pipeline, config.workload)),
+                               pod(facts, supervisor.status() if supervisor else None)]
     api = await serve_api(state / "api.sock", Handlers(
         objects, pipeline, dataplane, connections, supervisor, config.options))
     builder = asyncio.create_task(pipeline.run())
@@ -119,6 +125,18 @@ async def serve(config: ServeConfig) -> None:
     store.close()
     for path in (state / "api.sock", xds_path):
         path.unlink(missing_ok=True)
+
+
+def served_ports(pipeline: Pipeline, workload: Workload) -> list[tuple[int, str, str]]:
+    """(gateway port, protocol, port name) of what the gateway serves now."""
+    gateway = pipeline.build.gateways.get(workload) if pipeline.build is not None else None
+    if gateway is None:
+        return []
+    out = []
+    for listener in gateway.ir.config.listeners:
+        names = [s.key.port_name for s in listener.servers if s.key.port_name]
+        out.append((listener.port, "TCP", names[0] if names else f"http-{listener.port}"))
+    return out
 
 
 async def until_signalled() -> None:

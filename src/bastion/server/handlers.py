@@ -68,8 +68,11 @@ class Handlers:
         namespace = None if request.get("allNamespaces") else (
             request.get("namespace") or "default")
         name = request.get("name")
+        labels, fields = request.get("labelSelector"), request.get("fieldSelector")
         items, error = self.objects.get(need(request, "kind", str), namespace,
-                                        name if isinstance(name, str) else None)
+                                        name if isinstance(name, str) else None,
+                                        labels if isinstance(labels, str) else None,
+                                        fields if isinstance(fields, str) else None)
         if error:
             return {"ok": False, "error": error}
         return {"ok": True, "items": items}

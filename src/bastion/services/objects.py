@@ -5,9 +5,10 @@ feed, not through this service."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from bastion.api import admission, core, istio, kinds
+from bastion.api import admission, core, istio, kinds, selectors
 from bastion.api.admission import Admitted, Refused
 from bastion.diag import one_line
 from bastion.errors import CredentialError
@@ -30,10 +31,24 @@ def key_pair_problem(secret: core.Secret) -> str | None:
     return None
 
 
+READ_ONLY = ("is made by bastion from the running gateway and cannot be changed: change "
+             "`bastion serve`'s options instead")
+
+
 class ObjectService:
-    def __init__(self, store: Store, pipeline: Pipeline) -> None:
+    def __init__(self, store: Store, pipeline: Pipeline,
+                 virtual: Callable[[], list[dict[str, Any]]] | None = None) -> None:
         self.store = store
         self.pipeline = pipeline
+        # Objects that reflect what runs (the gateway's Service and Pod), made on each read.
+        self.virtual = virtual or (lambda: [])
+
+    def _virtual_keys(self) -> dict[StoreKey, dict[str, Any]]:
+        out = {}
+        for body in self.virtual():
+            meta = body["metadata"]
+            out[StoreKey("", body["kind"], meta.get("namespace", ""), meta["name"])] = body
+        return out
 
     def apply(self, objects: list[Any], namespace: str, create_only: bool = False,
               dry_run: bool = False, verify_key_pairs: bool = False) -> list[dict[str, Any]]:
@@ -48,6 +63,10 @@ class ObjectService:
                 results.append({"ok": False, "error": verdict.message, "reason": "Invalid"})
                 continue
             warnings = [str(w) for w in verdict.warnings]
+            if verdict.key in self._virtual_keys():
+                message = f"{verdict.info.resource} {verdict.key.name!r} {READ_ONLY}"
+                results.append({"ok": False, "error": message, "reason": "Forbidden"})
+                continue
             if isinstance(verdict.model, istio.Gateway):
                 outside = confinement_problems(verdict.model,
                                                self.pipeline.config.options.cert_dirs)
@@ -115,6 +134,10 @@ class ObjectService:
                     f'{name}: the server doesn\'t have a resource type "{kind_name}"')})
                 continue
             key, info = self._key(*resolved, namespace, name)
+            if key in self._virtual_keys():
+                results.append({"ok": False, "reason": "Forbidden", "error": (
+                    f"{info.resource} {name!r} {READ_ONLY}")})
+                continue
             if self.store.get(key) is None:
                 results.append({"ok": False, "reason": "NotFound", "error": (
                     f'{info.resource} "{name}" not found')})
@@ -125,19 +148,32 @@ class ObjectService:
         self.store.delete(keys)
         return results
 
-    def get(self, kind_name: str, namespace: str | None, name: str | None
+    def get(self, kind_name: str, namespace: str | None, name: str | None,
+            labels: str | None = None, fields: str | None = None
             ) -> tuple[list[dict[str, Any]], str | None]:
+        """Objects of a kind (in `namespace`, or all), with kubectl's label and field
+        selectors; the gateway's own Service and Pod among them."""
         resolved = self.resolve_kind(kind_name)
         if resolved is None:
             return [], f'the server doesn\'t have a resource type "{kind_name}"'
         group, kind = resolved
         info = kinds.kind_info(group, kind)
         objects = self.store.select(group, kind, namespace if info.namespaced else None)
+        bodies = [o.body for o in objects]
+        for key, body in sorted(self._virtual_keys().items(), key=lambda i: i[0].name):
+            if (key.group, key.kind) == (group, kind) and namespace in (None, key.namespace):
+                bodies.append(body)
         if name is not None:
-            objects = [o for o in objects if o.key.name == name]
-            if not objects:
+            bodies = [b for b in bodies if b.get("metadata", {}).get("name") == name]
+            if not bodies:
                 return [], f'{info.resource} "{name}" not found'
-        return [o.body for o in objects], None
+        if labels:
+            wanted = selectors.label_selector(labels)
+            bodies = [b for b in bodies if wanted(b.get("metadata", {}).get("labels") or {})]
+        if fields:
+            matches = selectors.field_selector(fields)
+            bodies = [b for b in bodies if matches(b)]
+        return bodies, None
 
     def object_revision(self, kind_name: str, namespace: str, name: str) -> int | None:
         resolved = self.resolve_kind(kind_name)

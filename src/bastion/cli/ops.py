@@ -140,7 +140,7 @@ def logs(state: State, which: str | None, tail: int, container: str | None,
 def _pod_logs(state: State, pod: str | None, selector: str | None, container: str | None
               ) -> list[tuple[str, str]]:
     """(pod name, log file) of the pods named."""
-    from bastion import annotations
+    from bastion.managed import LOG_ANNOTATION
 
     request = {"op": "get", "kind": "pod", "namespace": state.ns}
     if pod and "/" in pod:
@@ -166,7 +166,7 @@ def _pod_logs(state: State, pod: str | None, selector: str | None, container: st
         names = [c.get("name") for c in body.get("spec", {}).get("containers", [])]
         if container and container not in names:
             fail(f"container {container} is not valid for pod {meta.get('name')}")
-        path = (meta.get("annotations") or {}).get(annotations.LOG)
+        path = (meta.get("annotations") or {}).get(LOG_ANNOTATION)
         if path:
             out.append((meta.get("name", ""), path))
     if not out:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bastion import annotations
 from bastion.clock import iso
 from bastion.ir.workload import Workload
+from bastion.managed import LOG_ANNOTATION, MANAGED_ANNOTATION
 from bastion.translate.istio import Options
 
 # Istio's chart names its ports so; other Gateway ports keep the names their servers declare.
@@ -58,7 +58,7 @@ def service(facts: GatewayFacts, served: Iterable[tuple[int, str, str]]) -> dict
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": facts.name, "namespace": facts.workload.namespace,
                      "labels": _labels(facts), "creationTimestamp": _when(facts.started),
-                     "annotations": {annotations.MANAGED: "reflects the running gateway"}},
+                     "annotations": {MANAGED_ANNOTATION: "reflects the running gateway"}},
         "spec": {"type": "LoadBalancer", "selector": _labels(facts),
                  "ports": [ports[n] for n in sorted(ports)]},
         "status": {"loadBalancer": {"ingress": [{"ip": address(facts.options)}]}},
@@ -78,8 +78,8 @@ def pod(facts: GatewayFacts, envoy: dict[str, Any] | None) -> dict[str, Any]:
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": pod_name(facts), "namespace": facts.workload.namespace,
                      "labels": _labels(facts), "creationTimestamp": _when(facts.started),
-                     "annotations": {annotations.MANAGED: "reflects the running gateway",
-                                     annotations.LOG: facts.log}},
+                     "annotations": {MANAGED_ANNOTATION: "reflects the running gateway",
+                                     LOG_ANNOTATION: facts.log}},
         "spec": {"containers": [{"name": "istio-proxy"}]},
         "status": {"phase": "Running" if running else "Pending", "podIP": address(facts.options),
                    "containerStatuses": [container]},

@@ -1,6 +1,6 @@
 """Annotations bastion puts on the objects it makes (read by the CLI as well)."""
 
 # On objects made from what runs (the gateway's Service and Pod): they cannot be changed.
-MANAGED = "bastion.dev/managed"
+MANAGED_ANNOTATION = "bastion.dev/managed"
 # On a pod: where its log is, for `bastion logs`.
-LOG = "bastion.dev/log"
+LOG_ANNOTATION = "bastion.dev/log"

@@ -20,7 +20,10 @@ def samples() -> None:
 @click.option("--port", type=int, default=None, help="Default: 8080 httpbin, 5000 helloworld.")
 @click.option("--version", "version", default="v1", show_default=True,
               help="helloworld version to report.")
-def serve_sample(name: str, host: str, port: int | None, version: str) -> None:
+@click.option("--instance", default=None, help="helloworld instance to report (default: the "
+                                               "host name; a pod's name when run as a pod).")
+def serve_sample(name: str, host: str, port: int | None, version: str,
+                 instance: str | None) -> None:
     """Run a sample backend in the foreground."""
     if name == "httpbin":
         from bastion.samples.httpbin import serve
@@ -29,7 +32,7 @@ def serve_sample(name: str, host: str, port: int | None, version: str) -> None:
     else:
         from bastion.samples.helloworld import serve as serve_hello
 
-        serve_hello(host, port or 5000, version)
+        serve_hello(host, port or 5000, version, instance)
 
 
 @samples.command("manifest")

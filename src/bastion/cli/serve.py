@@ -56,6 +56,10 @@ def _labels(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 @click.option("--http3", is_flag=True,
               help="Also serve HTTP/3 (QUIC, UDP on the same port) for every server that "
                    "terminates TLS, advertised to clients with Alt-Svc.")
+@click.option("--run-workloads", is_flag=True,
+              help="Run Deployments whose images are Istio's samples (or whose command names "
+                   "an executable here) as local processes, each pod on a loopback address of "
+                   "its own, with EndpointSlices for the Services that select them.")
 @click.option("--log-level", default="INFO", show_default=True)
 @click.option("--envoy-log-level", default="info", show_default=True)
 @click.option("--envoy-stats-prefix", "stats_prefixes", multiple=True, metavar="PREFIX",
@@ -67,6 +71,7 @@ def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
                   gateway_namespace: str, labels: tuple[str, ...], gateway_name: str,
                   no_envoy: bool, concurrency: int | None, debounce: float,
                   secret_grace: float | None, cert_dirs: tuple[str, ...], http3: bool,
+                  run_workloads: bool,
                   log_level: str, envoy_log_level: str,
                   stats_prefixes: tuple[str, ...]) -> None:
     """Run the control plane, its local API, its ADS server and the Envoy gateway."""
@@ -82,5 +87,6 @@ def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
                         cert_dirs=tuple(cert_dirs), http3=http3),
         gateway_name=gateway_name, run_envoy=not no_envoy, concurrency=concurrency,
         envoy_log_level=envoy_log_level, debounce_s=debounce, **grace,
-        log_level=log_level.upper(), envoy_stats_prefixes=stats_prefixes)
+        log_level=log_level.upper(), envoy_stats_prefixes=stats_prefixes,
+        run_workloads=run_workloads)
     asyncio.run(serve(config))

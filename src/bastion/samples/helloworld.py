@@ -33,8 +33,9 @@ def make_handler(version: str, instance: str) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(host: str, port: int, version: str) -> None:
-    server = ThreadingHTTPServer((host, port), make_handler(version, socket.gethostname()))
+def serve(host: str, port: int, version: str, instance: str | None = None) -> None:
+    server = ThreadingHTTPServer((host, port),
+                                 make_handler(version, instance or socket.gethostname()))
     server.daemon_threads = True
     print(f"helloworld {version} listening on {host}:{server.server_address[1]}", flush=True)
     server.serve_forever()

@@ -12,6 +12,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -26,6 +27,7 @@ from bastion.server.handlers import Handlers
 from bastion.services.gateway_objects import GatewayFacts, pod, service
 from bastion.services.objects import ObjectService
 from bastion.services.pipeline import DEFAULT_SECRET_GRACE_S, Pipeline, PipelineConfig
+from bastion.services.workloads.controller import WorkloadController
 from bastion.store import Store
 from bastion.translate.istio import Options, Workload
 
@@ -46,6 +48,7 @@ class ServeConfig:
     secret_grace_s: float = DEFAULT_SECRET_GRACE_S
     log_level: str = "INFO"
     envoy_stats_prefixes: tuple[str, ...] = ()
+    run_workloads: bool = False
 
 
 def prepare_state_dir(path: Path) -> None:
@@ -101,11 +104,22 @@ async def serve(config: ServeConfig) -> None:
         supervisor = for_gateway(state, xds_path, config.workload, config.gateway_name,
                                  config.concurrency, config.envoy_log_level,
                                  config.envoy_stats_prefixes)
-    objects.virtual = lambda: [service(facts, served_ports(pipeline, config.workload)),
-                               pod(facts, supervisor.status() if supervisor else None)]
+    workloads = None
+    if config.run_workloads:
+        workloads = WorkloadController(store, state / "pods", connections.wait_synced)
+        objects.status_of = lambda key: workloads.deployment_status(
+            key.namespace, key.name) if (key.group, key.kind) == ("apps", "Deployment") else None
+
+    def running() -> list[dict[str, Any]]:
+        made = [service(facts, served_ports(pipeline, config.workload)),
+                pod(facts, supervisor.status() if supervisor else None)]
+        return made + (workloads.objects() if workloads is not None else [])
+
+    objects.virtual = running
     api = await serve_api(state / "api.sock", Handlers(
         objects, pipeline, dataplane, connections, supervisor, config.options))
     builder = asyncio.create_task(pipeline.run())
+    runner = asyncio.create_task(workloads.run()) if workloads is not None else None
     if supervisor is not None:
         await supervisor.start()
     log.info("bastion serving: state %s, gateway %s/%s, labels %s, ports %s", state,
@@ -116,9 +130,11 @@ async def serve(config: ServeConfig) -> None:
     await until_signalled()
     log.info("shutting down")
     api.close()
-    builder.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await builder
+    for task in (builder, runner):
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     if supervisor is not None:
         await supervisor.stop()
     await server.stop(grace=0.5)

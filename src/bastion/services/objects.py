@@ -42,6 +42,8 @@ class ObjectService:
         self.pipeline = pipeline
         # Objects that reflect what runs (the gateway's Service and Pod), made on each read.
         self.virtual = virtual or (lambda: [])
+        # The status of a stored object as what runs it sees it (a Deployment's replicas).
+        self.status_of: Callable[[StoreKey], dict[str, Any] | None] = lambda key: None
 
     def _virtual_keys(self) -> dict[StoreKey, dict[str, Any]]:
         out = {}
@@ -159,7 +161,7 @@ class ObjectService:
         group, kind = resolved
         info = kinds.kind_info(group, kind)
         objects = self.store.select(group, kind, namespace if info.namespaced else None)
-        bodies = [o.body for o in objects]
+        bodies = [self._with_status(o.key, o.body) for o in objects]
         for key, body in sorted(self._virtual_keys().items(), key=lambda i: i[0].name):
             if (key.group, key.kind) == (group, kind) and namespace in (None, key.namespace):
                 bodies.append(body)
@@ -174,6 +176,10 @@ class ObjectService:
             matches = selectors.field_selector(fields)
             bodies = [b for b in bodies if matches(b)]
         return bodies, None
+
+    def _with_status(self, key: StoreKey, body: dict[str, Any]) -> dict[str, Any]:
+        status = self.status_of(key)
+        return body if status is None else {**body, "status": status}
 
     def object_revision(self, kind_name: str, namespace: str, name: str) -> int | None:
         resolved = self.resolve_kind(kind_name)

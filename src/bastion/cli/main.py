@@ -30,6 +30,8 @@ COMMANDS = {
     "status": "bastion.cli.ops:status",
     "describe": "bastion.cli.ops:describe",
     "logs": "bastion.cli.ops:logs",
+    "scale": "bastion.cli.workloads:scale",
+    "rollout": "bastion.cli.workloads:rollout",
     "samples": "bastion.cli.samples:samples",
     "demo": "bastion.cli.demo:demo",
     "proxy-config": "bastion.cli.proxy_config:proxy_config",

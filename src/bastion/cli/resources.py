@@ -223,6 +223,8 @@ def get(state: State, kind: str, names: tuple[str, ...], fmt: str | None,
             click.echo(f"Error from server (NotFound): {answer.get('error')}", err=True)
             sys.exit(1)
         items.extend(answer["items"])
+    if answer.get("warning"):
+        warn(answer["warning"])
     one = bool(names) and len(names) == 1
     if fmt_name in ("yaml", "json"):
         click.echo(output.dump(items, fmt_name, single=one))

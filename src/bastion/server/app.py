@@ -107,6 +107,7 @@ async def serve(config: ServeConfig) -> None:
     workloads = None
     if config.run_workloads:
         workloads = WorkloadController(store, state / "pods", connections.wait_synced)
+        objects.runs_workloads = True
         objects.status_of = lambda key: workloads.deployment_status(
             key.namespace, key.name) if (key.group, key.kind) == ("apps", "Deployment") else None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from bastion.clock import utc_now
 from bastion.dataplane.envoy.connections import Connections
 from bastion.dataplane.envoy.driver import EnvoyDataPlane
 from bastion.dataplane.envoy.supervisor import EnvoySupervisor
@@ -75,7 +76,28 @@ class Handlers:
                                         fields if isinstance(fields, str) else None)
         if error:
             return {"ok": False, "error": error}
-        return {"ok": True, "items": items}
+        notice = self.objects.notice(need(request, "kind", str))
+        return {"ok": True, "items": items, **({"warning": notice} if notice else {})}
+
+    async def op_patch(self, request: dict[str, Any]) -> dict[str, Any]:
+        """kubectl's `scale` (`replicas`) and `rollout restart` (`restart`) of a Deployment."""
+        namespace = request.get("namespace") or "default"
+        name = need(request, "name", str)
+        items, error = self.objects.get(need(request, "kind", str), namespace, name)
+        if error:
+            return {"ok": False, "error": error}
+        body = {k: v for k, v in items[0].items() if k != "status"}
+        spec = dict(body.get("spec") or {})
+        if isinstance(request.get("replicas"), int):
+            spec["replicas"] = request["replicas"]
+        if request.get("restart"):
+            template = dict(spec.get("template") or {})
+            meta = dict(template.get("metadata") or {})
+            meta["annotations"] = {**(meta.get("annotations") or {}),
+                                   "kubectl.kubernetes.io/restartedAt": utc_now()}
+            spec["template"] = {**template, "metadata": meta}
+        results = self.objects.apply([{**body, "spec": spec}], namespace)
+        return {"ok": results[0]["ok"], "error": results[0].get("error")}
 
     async def op_status(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "status": status.gather(

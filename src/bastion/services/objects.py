@@ -44,6 +44,7 @@ class ObjectService:
         self.virtual = virtual or (lambda: [])
         # The status of a stored object as what runs it sees it (a Deployment's replicas).
         self.status_of: Callable[[StoreKey], dict[str, Any] | None] = lambda key: None
+        self.runs_workloads = False
 
     def _virtual_keys(self) -> dict[StoreKey, dict[str, Any]]:
         out = {}
@@ -176,6 +177,13 @@ class ObjectService:
             matches = selectors.field_selector(fields)
             bodies = [b for b in bodies if matches(b)]
         return bodies, None
+
+    def notice(self, kind_name: str) -> str | None:
+        """What a user listing this kind should know."""
+        if self.resolve_kind(kind_name) == ("apps", "Deployment") and not self.runs_workloads:
+            return ("deployments are stored, not run: start `bastion serve --run-workloads` "
+                    "to run them")
+        return None
 
     def _with_status(self, key: StoreKey, body: dict[str, Any]) -> dict[str, Any]:
         status = self.status_of(key)

@@ -17,6 +17,7 @@ import ipaddress
 import json
 import logging
 import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,7 +35,10 @@ TICK_S = 0.25
 MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
 CONTROLLER = "bastion.dev/workloads"
 SERVICE_LABEL = "kubernetes.io/service-name"
-POD_NETWORK = ipaddress.ip_network("127.1.0.0/16")  # loopback: every address reaches this host
+# Loopback: every 127.x.y.z address reaches this host. Each `bastion serve` starts at a place
+# of its own (from its state directory) and skips addresses whose ports are taken, so pods of two
+# instances on one machine never share an address.
+POD_NETWORK = ipaddress.ip_network("127.16.0.0/12")
 DISTRIBUTION_WAIT_S = 10.0
 
 
@@ -45,6 +49,7 @@ class WorkloadController:
     # Waits until every gateway holds the configuration of a store revision (or a timeout).
     distributed: Callable[[int, float], Awaitable[bool]]
     pods: dict[tuple[str, str], Pod] = field(default_factory=dict)
+    _next: int = -1  # the next address to try, as an offset in POD_NETWORK
     _addresses: set[str] = field(default_factory=set)
     _stopping: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -110,9 +115,9 @@ class WorkloadController:
         containers = pod_spec.get("containers") or [{}]
         container = containers[0]
         name = f"{owner}-{digest}-{secrets.token_hex(3)[:5]}"
-        address = self._address()
         ports = tuple((str(p.get("name", "")), int(p["containerPort"]))
                       for p in container.get("ports") or [] if "containerPort" in p)
+        address = self._address([p for _, p in ports])
         labels = {str(k): str(v) for k, v in
                   ((template.get("metadata") or {}).get("labels") or {}).items()}
         how = launch(container, name, address)
@@ -125,13 +130,18 @@ class WorkloadController:
                    container=str(container.get("name", "main")), launch=how,
                    log_path=self.log_dir / namespace / f"{name}.log")
 
-    def _address(self) -> str:
-        for host in POD_NETWORK.hosts():
-            text = str(host)
-            if text not in self._addresses:
+    def _address(self, ports: list[int]) -> str:
+        size = POD_NETWORK.num_addresses - 2
+        if self._next < 0:
+            seed = hashlib.sha256(str(self.log_dir).encode()).digest()
+            self._next = int.from_bytes(seed[:4], "big") % size
+        for _ in range(4096):
+            text = str(POD_NETWORK.network_address + 1 + self._next)
+            self._next = (self._next + 1) % size
+            if text not in self._addresses and all(_free(text, p) for p in ports):
                 self._addresses.add(text)
                 return text
-        raise RuntimeError("no pod address left")
+        raise RuntimeError("no free pod address")
 
     async def _retire(self, pod: Pod, revision: int) -> None:
         """Stop a pod once the gateways no longer send it requests."""
@@ -212,6 +222,15 @@ class WorkloadController:
         ready = sum(1 for p in mine if p.ready)
         return {"replicas": len(mine), "readyReplicas": ready, "availableReplicas": ready,
                 "updatedReplicas": len(mine)}
+
+
+def _free(address: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((address, port))
+        except OSError:
+            return False
+    return True
 
 
 def _ours(body: dict[str, Any]) -> bool:

@@ -1,15 +1,16 @@
 """One pod as a local process: started with its own loopback address, restarted with back-off
 when it exits (`restartPolicy: Always`), ready once its port accepts connections, and killed if
-bastion dies (the kernel sends it SIGKILL with its parent)."""
+bastion dies (the kernel sends it SIGKILL when its parent goes)."""
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import logging
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,16 +19,21 @@ from typing import IO, Any
 from bastion.managed import LOG_ANNOTATION
 from bastion.services.workloads.images import Launch
 
+log = logging.getLogger("bastion")
 BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 30.0
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGKILL when the parent (bastion serve) exits."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    os.setsid()
+# Run first in the child, a fresh single-threaded interpreter: ask for SIGKILL when bastion dies,
+# then become the container's process. (A `preexec_fn` would run in the forked copy of a
+# multi-threaded process, where loading libc can crash.)
+ORPHAN_GUARD = (
+    "import ctypes, os, signal, sys\n"
+    f"ctypes.CDLL(None).prctl({PR_SET_PDEATHSIG}, signal.SIGKILL)\n"
+    "if os.getppid() != int(sys.argv[1]): sys.exit(1)\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
 
 
 @dataclass
@@ -59,6 +65,8 @@ class Pod:
             return False
         if self.process is not None and self.process.poll() is not None:
             self.last_exit = f"exit code {self.process.returncode}"
+            log.info("pod %s/%s: process %d ended (%s); restarting in %g s", self.namespace,
+                     self.name, self.process.pid, self.last_exit, self.backoff)
             self.process = None
             self.restarts += 1
             self.next_start = now + self.backoff
@@ -83,10 +91,12 @@ class Pod:
             self._log = open(self.log_path, "ab")  # noqa: SIM115 - kept for the process's life
         env = {**os.environ, "HOSTNAME": self.name, "POD_NAME": self.name,
                "POD_NAMESPACE": self.namespace, "POD_IP": self.address, **dict(self.launch.env)}
-        self.process = subprocess.Popen(list(self.launch.argv), stdout=self._log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        env=env, preexec_fn=_die_with_parent)
+        argv = [sys.executable, "-c", ORPHAN_GUARD, str(os.getpid()), *self.launch.argv]
+        self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, env=env,
+                                        start_new_session=True)
         self.started_at = time.time()
+        log.info("pod %s/%s: process %d started", self.namespace, self.name, self.process.pid)
 
     def _accepts(self) -> bool:
         if not self.ports:

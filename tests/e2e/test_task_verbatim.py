@@ -7,9 +7,9 @@ section and the cleanup. Nothing is started by hand and no Endpoints are written
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,8 @@ from tests.e2e.harness import TEAPOT, Bastion
 from tests.e2e.test_task_full import HELLO_SERVICE_AND_DEPLOYMENT, HELLO_VS, MUTUAL, TWO_SERVERS
 from tests.e2e.test_task_single_host import GATEWAY, VIRTUAL_SERVICE
 
-HTTPBIN_SAMPLE = Path(__file__).parent / "data" / "httpbin.yaml"
+# Istio's samples/httpbin/httpbin.yaml, field for field (bastion ships it for `bastion demo`).
+HTTPBIN_SAMPLE = resources.files("bastion.samples").joinpath("istio-httpbin.yaml")
 # "Before you begin": the Ingress task's commands for the gateway's address and ports.
 BEFORE = """
 export INGRESS_HOST=$(kubectl -n istio-system get service istio-ingressgateway -o jsonpath='{.status.loadBalancer.ingress[0].ip}')
@@ -122,7 +123,7 @@ def test_the_task_verbatim(workloads_bastion: Bastion, tmp_path: Path) -> None:
     task = Task(workloads_bastion)
     samples = tmp_path / "samples" / "httpbin"
     samples.mkdir(parents=True)
-    shutil.copy(HTTPBIN_SAMPLE, samples / "httpbin.yaml")
+    (samples / "httpbin.yaml").write_text(HTTPBIN_SAMPLE.read_text())
 
     # Before you begin: httpbin deployed, the address and ports exported.
     out = task.run("kubectl apply -f samples/httpbin/httpbin.yaml\n"

@@ -1,8 +1,10 @@
 """`bastion demo`: Istio's Secure Gateways task, run for real on this machine.
 
 Every step is the task's own shell command with `bastion` in place of `kubectl`; the demo prints
-the command and what it printed. It starts its own gateway, backends and certificates in a
-temporary directory, on free loopback ports, and stops them all at the end.
+the command (a heredoc's body as the YAML it is) and what it printed. It starts its own gateway
+with `--run-workloads` in a temporary directory, on free loopback ports: the samples are the
+task's Deployments, run as local pods, and the ingress address and ports come from the
+gateway's Service, as in the task's "Before you begin". It stops everything at the end.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import click
@@ -104,11 +107,65 @@ LEAF = ("openssl req -out {d}{h}.csr -newkey rsa:2048 -nodes -keyout {d}{h}.key 
         "-set_serial {s} -in {d}{h}.csr -out {d}{h}.crt")
 
 
+# "Before you begin" (the Ingress task): where the gateway is, from its Service.
+EXPORTS = """export INGRESS_HOST=$(bastion -n istio-system get service istio-ingressgateway -o jsonpath='{.status.loadBalancer.ingress[0].ip}')
+export INGRESS_PORT=$(bastion -n istio-system get service istio-ingressgateway -o jsonpath='{.spec.ports[?(@.name=="http2")].port}')
+export SECURE_INGRESS_PORT=$(bastion -n istio-system get service istio-ingressgateway -o jsonpath='{.spec.ports[?(@.name=="https")].port}')"""  # noqa: E501
+
+HELLOWORLD = """cat <<EOF | bastion apply -f -
+apiVersion: v1
+kind: Service
+metadata:
+  name: helloworld-v1
+  labels:
+    app: helloworld-v1
+spec:
+  ports:
+  - name: http
+    port: 5000
+  selector:
+    app: helloworld-v1
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: helloworld-v1
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: helloworld-v1
+      version: v1
+  template:
+    metadata:
+      labels:
+        app: helloworld-v1
+        version: v1
+    spec:
+      containers:
+      - name: helloworld
+        image: istio/examples-helloworld-v1
+        resources:
+          requests:
+            cpu: "100m"
+        imagePullPolicy: IfNotPresent #Always
+        ports:
+        - containerPort: 5000
+EOF"""
+
+
 def task_steps() -> list[Step]:
     httpbin_server = SERVER.format(name="https", mode="SIMPLE", credential="httpbin-credential",
                                    host="httpbin.example.com")
     wait_gw = "bastion wait --for=distribution --timeout 10s gateway mygateway"
     return [
+        Step("Before you begin: deploy httpbin (Istio's samples/httpbin/httpbin.yaml)",
+             "bastion apply -f samples/httpbin/httpbin.yaml\n"
+             "bastion rollout status deployment/httpbin --timeout 30s",
+             expect=("deployment.apps/httpbin created",)),
+        Step("Before you begin: the ingress address and ports, from the gateway's Service",
+             EXPORTS + '\necho "INGRESS_HOST=$INGRESS_HOST, '
+                       'SECURE_INGRESS_PORT=$SECURE_INGRESS_PORT"'),
         Step("Create a root certificate and private key to sign the certificates",
              ROOT.format(d="")),
         Step("Create a certificate and private key for httpbin.example.com",
@@ -146,6 +203,8 @@ def task_steps() -> list[Step]:
              "bastion -n istio-system delete secret httpbin-credential\n"
              "bastion create -n istio-system secret tls httpbin-credential "
              "--key=httpbin.example.com.key --cert=httpbin.example.com.crt"),
+        Step("Start helloworld-v1 (a Service and a Deployment, run as a local pod)",
+             HELLOWORLD + "\nbastion rollout status deployment/helloworld-v1 --timeout 30s"),
         Step("Create a certificate and secret for helloworld-v1.example.com",
              LEAF.format(d="", h="helloworld-v1.example.com", o="helloworld organization",
                          s=1) + "\n"
@@ -164,7 +223,7 @@ def task_steps() -> list[Step]:
              "bastion wait --for=distribution --timeout 10s virtualservice helloworld-v1"),
         Step("Send an HTTPS request to helloworld-v1.example.com: HTTP/2 200",
              curl("helloworld-v1.example.com", "/hello"),
-             expect=("HTTP/2 200", "Hello version: v1")),
+             expect=("HTTP/2 200", "Hello version: v1, instance: helloworld-v1-")),
         Step("Send an HTTPS request to httpbin.example.com: still the teapot",
              curl("httpbin.example.com", "/status/418"), expect=TEAPOT),
         Step("Mutual TLS: replace the credential with one that carries the CA",
@@ -184,14 +243,22 @@ def task_steps() -> list[Step]:
              curl("httpbin.example.com", "/status/418",
                   extra="--cert client.example.com.crt --key client.example.com.key "),
              expect=TEAPOT),
+        Step("Troubleshooting: the gateway's Service, its log, the secrets",
+             "bastion get svc -n istio-system\n"
+             'echo "INGRESS_HOST=$INGRESS_HOST, SECURE_INGRESS_PORT=$SECURE_INGRESS_PORT"\n'
+             'bastion logs -n istio-system "$(bastion get pod -l istio=ingressgateway '
+             '-n istio-system -o jsonpath=\'{.items[0].metadata.name}\')" --tail 3\n'
+             "bastion -n istio-system get secrets",
+             expect=("istio-ingressgateway", "httpbin-credential")),
         Step("What the gateway holds",
-             "bastion get secrets -n istio-system\nbastion proxy-config secret\nbastion status"),
+             "bastion get pods\nbastion proxy-config secret\nbastion status"),
         Step("Clean up",
              "bastion delete gateway mygateway\n"
              "bastion delete virtualservice httpbin\n"
              "bastion delete --ignore-not-found=true -n istio-system secret httpbin-credential "
              "helloworld-credential\n"
              "bastion delete --ignore-not-found=true virtualservice helloworld-v1\n"
+             "bastion delete deployment --ignore-not-found=true httpbin helloworld-v1\n"
              "bastion delete service --ignore-not-found=true httpbin helloworld-v1"),
     ]
 
@@ -213,13 +280,12 @@ class Demo:
 
     def start(self) -> None:
         secure, plain = free_listener_port(), free_listener_port()
-        httpbin, hello = free_listener_port(), free_listener_port()
         self.spawn("serve", "--bind-address", "127.0.0.1", "--port-map", f"443={secure}",
-                   "--port-map", f"80={plain}", log="serve.log")
-        self.spawn("samples", "serve", "httpbin", "--port", str(httpbin), log="httpbin.log")
-        self.spawn("samples", "serve", "helloworld", "--port", str(hello), log="hello.log")
-        for port in (httpbin, hello):
-            _wait_port(port)
+                   "--port-map", f"80={plain}", "--run-workloads", log="serve.log")
+        sample = self.workdir / "samples" / "httpbin"
+        sample.mkdir(parents=True)
+        (sample / "httpbin.yaml").write_text(
+            resources.files("bastion.samples").joinpath("istio-httpbin.yaml").read_text())
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             result = self.run_quiet("bastion status -o json")
@@ -229,15 +295,15 @@ class Demo:
         else:
             raise click.ClickException("the gateway did not start; see "
                                        f"{self.workdir / 'serve.log'}")
-        samples = {"httpbin": httpbin, "helloworld": hello}
-        for name, port in samples.items():
-            manifest = self.run_quiet(f"bastion samples manifest {name}").stdout
-            manifest = re.sub(r"port: (8080|5000)\n(?!.*port:)", f"port: {port}\n", manifest,
-                              flags=re.S)
-            subprocess.run(["bastion", "apply", "-f", "-"], input=manifest, text=True,
-                           env=self.env, capture_output=True, check=True)
-        self.env.update({"INGRESS_HOST": "127.0.0.1", "SECURE_INGRESS_PORT": str(secure),
-                         "INGRESS_PORT": str(plain)})
+
+    def export(self) -> None:
+        """The variables "Before you begin" exports, for the steps after it."""
+        values = self.run_quiet(EXPORTS + "\necho $INGRESS_HOST $INGRESS_PORT "
+                                          "$SECURE_INGRESS_PORT").stdout.split()
+        if len(values) != 3:
+            raise click.ClickException("the gateway's Service did not give its address")
+        self.env.update(dict(zip(("INGRESS_HOST", "INGRESS_PORT", "SECURE_INGRESS_PORT"),
+                                 values, strict=True)))
 
     def run_quiet(self, command: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["bash", "-c", command], capture_output=True, text=True,
@@ -250,6 +316,18 @@ class Demo:
         for proc in self.processes:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=15)
+
+
+def print_command(command: str) -> None:
+    """Commands with a `$ ` prompt; a heredoc's body as the YAML it is."""
+    heredoc = False
+    for line in command.splitlines():
+        if heredoc:
+            click.echo(f"    {line}")
+            heredoc = line != "EOF"
+        else:
+            click.echo(f"  $ {line}")
+            heredoc = "<<EOF" in line
 
 
 def show(result: subprocess.CompletedProcess[str], is_curl: bool) -> None:
@@ -273,15 +351,15 @@ def demo(keep: bool) -> None:
     runner = Demo(workdir)
     failures = 0
     try:
-        click.echo(f"Working in {workdir}; starting the gateway and the samples...")
+        click.echo(f"Working in {workdir}; starting the gateway...")
         runner.start()
-        click.echo(f"Gateway ready: INGRESS_HOST=127.0.0.1 "
-                   f"SECURE_INGRESS_PORT={runner.env['SECURE_INGRESS_PORT']}\n")
+        click.echo("Gateway ready.\n")
         for number, step in enumerate(task_steps(), 1):
             click.secho(f"{number}. {step.text}", bold=True)
-            for line in step.command.splitlines():
-                click.echo(f"  $ {line}")
+            print_command(step.command)
             result = runner.run_quiet(step.command)
+            if step.command.startswith("export INGRESS_HOST"):
+                runner.export()
             show(result, step.command.startswith("curl"))
             ok = (result.returncode != 0) if step.expect_failure else (result.returncode == 0)
             output = result.stdout + result.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 
 from bastion.cli.common import State, fail, namespace_option, pass_state
@@ -52,3 +54,40 @@ def restart(state: State, target: str, name: str | None) -> None:
     if not answer.get("ok"):
         fail(answer.get("error", "restart failed"))
     click.echo(f"deployment.apps/{deployment} restarted")
+
+
+@rollout.command("status")
+@click.argument("target")
+@click.argument("name", required=False)
+@click.option("--timeout", default="0s", help="How long to wait (0s: as long as it takes).")
+@namespace_option
+@pass_state
+def status(state: State, target: str, name: str | None, timeout: str) -> None:
+    """Wait until a Deployment's pods are all ready."""
+    from bastion.cli.ops import parse_timeout
+
+    deployment = _deployment(target, name)
+    limit = parse_timeout(timeout)
+    deadline = time.monotonic() + limit if limit > 0 else None
+    said = ""
+    while True:
+        answer = state.call({"op": "get", "kind": "deployment", "name": deployment,
+                             "namespace": state.ns})
+        if not answer.get("ok"):
+            fail(f"Error from server (NotFound): {answer.get('error')}")
+        if answer.get("warning"):
+            fail(answer["warning"])
+        body = answer["items"][0]
+        wanted = int((body.get("spec") or {}).get("replicas", 1))
+        ready = int((body.get("status") or {}).get("readyReplicas", 0))
+        if ready >= wanted:
+            click.echo(f'deployment "{deployment}" successfully rolled out')
+            return
+        line = (f'Waiting for deployment "{deployment}" rollout to finish: {ready} of {wanted} '
+                "updated replicas are available...")
+        if line != said:
+            click.echo(line)
+            said = line
+        if deadline is not None and time.monotonic() > deadline:
+            fail("timed out waiting for the condition")
+        time.sleep(0.2)

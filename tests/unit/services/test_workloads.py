@@ -17,7 +17,7 @@ def test_images_of_istios_samples_run_bastions_samples() -> None:
                       "ports": [{"containerPort": 8080}]}, "httpbin-1", "127.16.0.9")
     assert httpbin.argv[-6:] == ("serve", "httpbin", "--host", "127.16.0.9", "--port", "8080")
     hello = launch({"image": "istio/examples-helloworld-v2"}, "hello-abc", "127.16.0.10")
-    assert ("--version", "v2") == hello.argv[-4:-2]
+    assert hello.argv[-4:-2] == ("--version", "v2")
     assert hello.argv[-2:] == ("--instance", "hello-abc")
     assert "no local runtime for image nginx:1.27" in launch({"image": "nginx:1.27"}, "n",
                                                              "127.16.0.11").problem

@@ -275,7 +275,9 @@ class BastionEnvoy(Contender):
         self.instance.cli("wait", "--timeout", "30s", "vs", "bench")
 
     def stop(self) -> None:
-        self.instance.stop()
+        instance = getattr(self, "instance", None)
+        if instance is not None and instance.proc is not None:
+            instance.stop()
 
 
 CONTENDERS = {"bastion": BastionEnvoy, "envoy-static": StaticEnvoy, "nginx": Nginx,
@@ -359,8 +361,8 @@ def measure(name: str, workload: str, seconds: int, work: Path, backend_port: in
     kind = "ec" if workload == "new-conn-ecdsa" else "rsa"
     contender = CONTENDERS[name](name, work, backend_port, material, kind=kind,
                                  mutual=workload == "mtls-new-conn")
-    contender.start()
     try:
+        contender.start()  # inside: a start that fails half-way is still stopped
         if workload == "h2-keepalive":
             return run_h2load(contender.port, seconds, work)
         if workload == "h1-keepalive":

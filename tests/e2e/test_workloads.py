@@ -198,3 +198,58 @@ def test_deleting_the_deployment_stops_its_pods(running: Bastion) -> None:
     slices = running.cli("get", "endpointslices", "-o", "name").stdout
     assert "hello-bastion" not in slices
     assert hello(running.http_port)[0] == 503
+
+
+SECOND = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hello-two}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: hello, track: two}}
+  template:
+    metadata: {labels: {app: hello, track: two}}
+    spec:
+      containers:
+      - name: helloworld
+        image: istio/examples-helloworld-v1
+        ports: [{name: web, containerPort: 5000}]
+"""
+
+
+def test_deleting_one_of_two_deployments_fails_no_request(running: Bastion) -> None:
+    """Both Deployments back the Service; deleting one takes its pod out of the endpoints
+    before the pod stops."""
+    running.cli("apply", "-f", "-", input=SECOND)
+    ready_pods(running, 2)
+    time.sleep(1)
+    with Load(running.http_port) as load:
+        time.sleep(0.5)
+        running.cli("delete", "deployment", "hello-two")
+        ready_pods(running, 1)
+        time.sleep(1)
+    assert not load.failures, load.failures[:3]
+    assert {b.split(",")[0] for _, b in load.answers} == {
+        "Hello version: v2", "Hello version: v1"}
+    assert load.answers[-1][1].startswith("Hello version: v2")
+
+
+def test_pods_do_not_outlive_the_control_plane(running: Bastion) -> None:
+    eventually_ok(running.http_port)
+    (name,) = ready_pods(running, 1)
+    running.kill_control_plane()  # kill -9: the kernel ends the pods with it
+    deadline = time.monotonic() + 10
+    while subprocess.run(["pgrep", "-f", f"instance {name}"], capture_output=True).returncode == 0:
+        assert time.monotonic() < deadline, "a pod outlived bastion serve"
+        time.sleep(0.1)
+
+
+def test_an_image_without_a_runtime_waits_with_the_reason(running: Bastion) -> None:
+    running.cli("apply", "-f", "-", input=SECOND.replace("hello-two", "nginx").replace(
+        "istio/examples-helloworld-v1", "nginx:1.27").replace("track: two", "track: nginx"))
+    deadline = time.monotonic() + 10
+    while "RunContainerError" not in (out := running.cli("get", "pods", "-o", "yaml").stdout):
+        assert time.monotonic() < deadline, out
+        time.sleep(0.1)
+    assert "no local runtime for image nginx:1.27; give the container a command" in out
+    assert eventually_ok(running.http_port).startswith("Hello version: v2")  # nothing else hit

@@ -39,6 +39,12 @@ def test_output_formats_and_selectors(bastion: Bastion) -> None:
         "service/istio-ingressgateway")
     bad = bastion.cli("get", "pods", "-o", "yamlish", check=False)
     assert bad.returncode == 1 and "allowed formats are" in bad.stderr
+    gateway = bastion.cli("get", *ns, "deployments")
+    assert "istio-ingressgateway   1/1" in gateway.stdout and not gateway.stderr
+    bastion.cli("apply", "-f", "-", input=(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: "
+        "{matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n"
+        "    spec: {containers: [{name: web, image: nginx}]}\n"))
     deployments = bastion.cli("get", "deployments")
     assert "deployments are stored, not run" in deployments.stderr
 
@@ -56,3 +62,6 @@ def test_logs_of_the_gateway_pod(bastion: Bastion) -> None:
     by_label = bastion.cli("logs", "-n", "istio-system", "-l", "istio=ingressgateway",
                            "--tail", "1").stdout
     assert by_label.strip()
+    by_deployment = bastion.cli("logs", "-n", "istio-system", "deploy/istio-ingressgateway",
+                                "--tail", "1").stdout
+    assert by_deployment == by_label

@@ -24,7 +24,7 @@ from bastion.dataplane.envoy.supervisor import DRAIN_TIME_S, for_gateway
 from bastion.errors import ServerUnavailable
 from bastion.server.api import serve_api
 from bastion.server.handlers import Handlers
-from bastion.services.gateway_objects import GatewayFacts, pod, service
+from bastion.services.gateway_objects import GatewayFacts, deployment, pod, service
 from bastion.services.objects import ObjectService
 from bastion.services.pipeline import DEFAULT_SECRET_GRACE_S, Pipeline, PipelineConfig
 from bastion.services.workloads.controller import WorkloadController
@@ -112,8 +112,9 @@ async def serve(config: ServeConfig) -> None:
             key.namespace, key.name) if (key.group, key.kind) == ("apps", "Deployment") else None
 
     def running() -> list[dict[str, Any]]:
-        made = [service(facts, served_ports(pipeline, config.workload)),
-                pod(facts, supervisor.status() if supervisor else None)]
+        envoy = supervisor.status() if supervisor else None
+        made = [service(facts, served_ports(pipeline, config.workload)), pod(facts, envoy),
+                deployment(facts, envoy)]
         return made + (workloads.objects() if workloads is not None else [])
 
     objects.virtual = running

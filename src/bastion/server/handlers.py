@@ -76,7 +76,7 @@ class Handlers:
                                         fields if isinstance(fields, str) else None)
         if error:
             return {"ok": False, "error": error}
-        notice = self.objects.notice(need(request, "kind", str))
+        notice = self.objects.notice(need(request, "kind", str), items)
         return {"ok": True, "items": items, **({"warning": notice} if notice else {})}
 
     async def op_patch(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -86,5 +86,21 @@ def pod(facts: GatewayFacts, envoy: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def deployment(facts: GatewayFacts, envoy: dict[str, Any] | None) -> dict[str, Any]:
+    """The gateway's Deployment (one replica: this Envoy), so `logs deploy/NAME` finds it."""
+    ready = 1 if envoy and envoy.get("pid") else 0
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": facts.name, "namespace": facts.workload.namespace,
+                     "labels": _labels(facts), "creationTimestamp": _when(facts.started),
+                     "annotations": {MANAGED_ANNOTATION: "reflects the running gateway"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": _labels(facts)},
+                 "template": {"metadata": {"labels": _labels(facts)},
+                              "spec": {"containers": [{"name": "istio-proxy"}]}}},
+        "status": {"replicas": 1, "readyReplicas": ready, "availableReplicas": ready,
+                   "updatedReplicas": 1},
+    }
+
+
 def _when(epoch: float) -> str:
     return iso(datetime.fromtimestamp(epoch, UTC))

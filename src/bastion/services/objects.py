@@ -12,6 +12,7 @@ from bastion.api import admission, core, istio, kinds, selectors
 from bastion.api.admission import Admitted, Refused
 from bastion.diag import one_line
 from bastion.errors import CredentialError
+from bastion.managed import MANAGED_ANNOTATION
 from bastion.private import PrivateBytes
 from bastion.services.pipeline import Pipeline
 from bastion.store import ApplyOutcome, Store
@@ -50,7 +51,8 @@ class ObjectService:
         out = {}
         for body in self.virtual():
             meta = body["metadata"]
-            out[StoreKey("", body["kind"], meta.get("namespace", ""), meta["name"])] = body
+            group, _ = kinds.split_api_version(body["apiVersion"])
+            out[StoreKey(group, body["kind"], meta.get("namespace", ""), meta["name"])] = body
         return out
 
     def apply(self, objects: list[Any], namespace: str, create_only: bool = False,
@@ -178,9 +180,12 @@ class ObjectService:
             bodies = [b for b in bodies if matches(b)]
         return bodies, None
 
-    def notice(self, kind_name: str) -> str | None:
+    def notice(self, kind_name: str, items: list[dict[str, Any]]) -> str | None:
         """What a user listing this kind should know."""
-        if self.resolve_kind(kind_name) == ("apps", "Deployment") and not self.runs_workloads:
+        stored = [i for i in items
+                  if MANAGED_ANNOTATION not in (i.get("metadata", {}).get("annotations") or {})]
+        if self.resolve_kind(kind_name) == ("apps", "Deployment") and stored and (
+                not self.runs_workloads):
             return ("deployments are stored, not run: start `bastion serve --run-workloads` "
                     "to run them")
         return None

@@ -193,6 +193,51 @@ class HTTPDirectResponse:
 
 
 @strict
+class Percent:
+    value: float = 0.0
+
+
+@strict
+class FaultDelay:
+    fixed_delay: str | None = None
+    exponential_delay: str | None = None
+    percentage: Percent | None = None
+    percent: int | None = None  # deprecated by Istio
+
+
+@strict
+class FaultAbort:
+    http_status: int | None = None
+    grpc_status: str | None = None
+    http2_error: str | None = None
+    percentage: Percent | None = None
+
+
+@strict
+class HTTPFaultInjection:
+    delay: FaultDelay | None = None
+    abort: FaultAbort | None = None
+
+
+@strict
+class HTTPMirrorPolicy:
+    destination: Destination
+    percentage: Percent | None = None
+
+
+@strict
+class CorsPolicy:
+    allow_origins: list[StringMatch] = Field(default_factory=list)
+    allow_origin: list[str] = Field(default_factory=list)  # deprecated by Istio
+    allow_methods: list[str] = Field(default_factory=list)
+    allow_headers: list[str] = Field(default_factory=list)
+    expose_headers: list[str] = Field(default_factory=list)
+    max_age: str | None = None
+    allow_credentials: bool | None = None
+    unmatched_preflights: str | None = None
+
+
+@strict
 class HTTPRoute:
     name: str | None = None
     match: list[HTTPMatchRequest] = Field(default_factory=list)
@@ -203,12 +248,12 @@ class HTTPRoute:
     rewrite: HTTPRewrite | None = None
     timeout: str | None = None
     retries: HTTPRetry | None = None
-    fault: dict[str, Any] | None = None
-    mirror: dict[str, Any] | None = None
-    mirrors: list[dict[str, Any]] = Field(default_factory=list)
+    fault: HTTPFaultInjection | None = None
+    mirror: Destination | None = None
+    mirrors: list[HTTPMirrorPolicy] = Field(default_factory=list)
     mirror_percent: int | None = None
-    mirror_percentage: dict[str, Any] | None = None
-    cors_policy: dict[str, Any] | None = None
+    mirror_percentage: Percent | None = None
+    cors_policy: CorsPolicy | None = None
     headers: Headers | None = None
 
 

@@ -102,6 +102,38 @@ DEFAULT_RETRY_ON = (RetryCondition.CONNECT_FAILURE, RetryCondition.REFUSED_STREA
 
 
 @dataclass(frozen=True)
+class Mirror:
+    """A copy of each request (of `percent` of them) sent to another backend, its answer
+    dropped."""
+
+    backend: BackendRef
+    percent: float = 100.0
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Faults injected into a route's requests: a delay, an abort, or both, each for a share
+    of the requests (0-100 %)."""
+
+    delay_ms: int = 0
+    delay_percent: float = 0.0
+    abort_status: int = 0  # HTTP status; 0: none
+    abort_grpc: int | None = None  # gRPC status code
+    abort_percent: float = 0.0
+
+
+@dataclass(frozen=True)
+class Cors:
+    allow_origins: tuple[StringMatch, ...] = ()
+    allow_methods: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age_s: int | None = None
+    allow_credentials: bool | None = None
+    forward_unmatched_preflights: bool = True
+
+
+@dataclass(frozen=True)
 class Forward:
     backends: tuple[WeightedBackend, ...]
     timeout_ms: int = 0  # 0: no route timeout, Istio's default
@@ -113,6 +145,7 @@ class Forward:
     rewrite_prefix: str | None = None
     rewrite_regex: tuple[str, str] | None = None  # (RE2 pattern, substitution)
     rewrite_authority: str | None = None
+    mirrors: tuple[Mirror, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,6 +174,8 @@ class Route:
     source: ObjectRef
     request_headers: HeaderOps = HeaderOps()
     response_headers: HeaderOps = HeaderOps()
+    fault: Fault | None = None
+    cors: Cors | None = None
 
 
 @dataclass(frozen=True)

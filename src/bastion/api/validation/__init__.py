@@ -23,6 +23,7 @@ from bastion.api.validation.values import (
     regex_problem,
 )
 from bastion.api.validation.virtual_service import (
+    GRPC_STATUS,
     direct_response_bytes,
     operable,
     redirect_served,
@@ -31,6 +32,7 @@ from bastion.api.validation.virtual_service import (
 
 __all__ = [
     "DNS1123_SUBDOMAIN",
+    "GRPC_STATUS",
     "ISTIO_CIPHER_SUITES",
     "ISTIO_ECDH_CURVES",
     "RE2_MAX_PROGRAM_SIZE",

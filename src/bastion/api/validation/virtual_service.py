@@ -14,12 +14,15 @@ from typing import Any
 
 from bastion.api.base import dump
 from bastion.api.istio import (
+    CorsPolicy,
     Destination,
     Headers,
+    HTTPFaultInjection,
     HTTPMatchRequest,
     HTTPRoute,
     HTTPRouteDestination,
     L4MatchAttributes,
+    Percent,
     RouteDestination,
     StringMatch,
     TLSMatchAttributes,
@@ -34,6 +37,7 @@ from bastion.api.validation.names import (
 )
 from bastion.api.validation.problem import Problem, warn
 from bastion.api.validation.values import (
+    duration_ns,
     duration_problem,
     header_name_problem,
     header_operation_problem,
@@ -54,6 +58,13 @@ RETRY_POLICIES = frozenset({
     "resource-exhausted", "unavailable",
 })
 OUTBOUND_SNI = "outbound"
+CORS_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS",
+                          "TRACE", "*"})
+# gRPC status names, by code (the order of grpc's status codes).
+GRPC_STATUS = ("OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+               "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+               "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+               "UNAUTHENTICATED")
 CONTROL = re.compile(r"[\x00\r\n]")
 
 
@@ -206,6 +217,18 @@ def _http_route_problems(at: str, rule: HTTPRoute, delegate: bool) -> Iterator[P
         if rule.mirror_percent > 100:
             yield Problem(f"{at}.mirrorPercent", "at most 100")
         yield warn(f"{at}.mirrorPercent", "deprecated; use mirrorPercentage")
+    if rule.mirror_percentage is not None and not 0 <= rule.mirror_percentage.value <= 100:
+        yield Problem(f"{at}.mirrorPercentage", "must be between 0 and 100")
+    if rule.mirror is not None:
+        yield from destination_problems(f"{at}.mirror", rule.mirror)
+    for k, mirror in enumerate(rule.mirrors):
+        yield from destination_problems(f"{at}.mirrors[{k}].destination", mirror.destination)
+        if mirror.percentage is not None and not 0 <= mirror.percentage.value <= 100:
+            yield Problem(f"{at}.mirrors[{k}].percentage", "must be between 0 and 100")
+    if rule.fault is not None:
+        yield from _fault_problems(f"{at}.fault", rule.fault)
+    if rule.cors_policy is not None:
+        yield from _cors_problems(f"{at}.corsPolicy", rule.cors_policy)
     if rule.redirect is not None:
         yield from _redirect_problems(f"{at}.redirect", rule)
     if rule.direct_response is not None:
@@ -219,6 +242,79 @@ def _http_route_problems(at: str, rule: HTTPRoute, delegate: bool) -> Iterator[P
         reason = duration_problem(rule.timeout)
         if reason:
             yield Problem(f"{at}.timeout", reason)
+
+
+def _percentage_problem(percentage: Percent | None) -> str | None:
+    """Istio takes 0, or 0.0001 to 100."""
+    if percentage is None:
+        return None
+    value = percentage.value
+    if value < 0 or value > 100 or 0 < value < 0.0001:
+        return f"percentage {value} is neither 0 nor between 0.0001 and 100"
+    return None
+
+
+def _fault_problems(at: str, fault: HTTPFaultInjection) -> Iterator[Problem]:
+    if fault.abort is None and fault.delay is None:
+        yield Problem(at, "a fault needs an abort, a delay or both")
+    abort = fault.abort
+    if abort is not None:
+        reason = _percentage_problem(abort.percentage)
+        if reason:
+            yield Problem(f"{at}.abort.percentage", reason)
+        if abort.http2_error is not None:
+            yield Problem(f"{at}.abort.http2Error", "HTTP/2 error aborts are not supported")
+        elif abort.grpc_status is not None:
+            if abort.grpc_status not in GRPC_STATUS:
+                yield Problem(f"{at}.abort.grpcStatus",
+                              f"{abort.grpc_status!r} is not a gRPC status (for example "
+                              "NOT_FOUND)")
+        elif abort.http_status is not None:
+            if not 200 <= abort.http_status <= 600:
+                yield Problem(f"{at}.abort.httpStatus",
+                              f"HTTP status {abort.http_status} is not in range 200-599")
+        else:
+            yield warn(f"{at}.abort", "an abort without httpStatus or grpcStatus does nothing")
+    delay = fault.delay
+    if delay is not None:
+        reason = _percentage_problem(delay.percentage)
+        if reason:
+            yield Problem(f"{at}.delay.percentage", reason)
+        if delay.exponential_delay is not None:
+            yield Problem(f"{at}.delay.exponentialDelay", "exponential delays are not supported")
+        if delay.fixed_delay is not None:
+            reason = duration_problem(delay.fixed_delay)
+            if reason:
+                yield Problem(f"{at}.delay.fixedDelay", reason)
+
+
+def _cors_problems(at: str, cors: CorsPolicy) -> Iterator[Problem]:
+    for k, origin in enumerate(cors.allow_origins):
+        value = origin.exact if origin.exact is not None else (
+            origin.prefix if origin.prefix is not None else origin.regex)
+        if not value:
+            yield Problem(f"{at}.allowOrigins[{k}]", "an origin match cannot be empty")
+        elif origin.regex is not None:
+            reason = regex_problem(origin.regex)
+            if reason:
+                yield Problem(f"{at}.allowOrigins[{k}].regex", reason)
+    for k, method in enumerate(cors.allow_methods):
+        if method not in CORS_METHODS:
+            yield Problem(f"{at}.allowMethods[{k}]", f"{method!r} is not an HTTP method")
+    for field, names in (("allowHeaders", cors.allow_headers),
+                         ("exposeHeaders", cors.expose_headers)):
+        for k, name in enumerate(names):
+            if name != "*" and header_name_problem(name):
+                yield Problem(f"{at}.{field}[{k}]", f"{name!r} is not a valid header name")
+    if cors.max_age is not None:
+        reason = duration_problem(cors.max_age)
+        ns = duration_ns(cors.max_age)
+        if reason:
+            yield Problem(f"{at}.maxAge", reason)
+        elif ns is not None and ns % 1_000_000_000:
+            yield Problem(f"{at}.maxAge", "only whole seconds are supported")
+    if cors.allow_origin:
+        yield warn(f"{at}.allowOrigin", "deprecated; use allowOrigins")
 
 
 def _conflicts(at: str, rule: HTTPRoute, delegate: bool) -> Iterator[Problem]:

@@ -11,6 +11,8 @@ from envoy.config.listener.v3 import (
     quic_config_pb2,
     udp_listener_config_pb2,
 )
+from envoy.extensions.filters.http.cors.v3 import cors_pb2
+from envoy.extensions.filters.http.fault.v3 import fault_pb2 as http_fault_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
@@ -230,9 +232,14 @@ def http_connection_manager(server: Server, route_name: str) -> hcm_pb2.HttpConn
         rds=hcm_pb2.Rds(config_source=ads_config_source(), route_config_name=route_name),
         # Router dynamic stats (per-cluster response codes and timings kept by the router) cost
         # a few percent of throughput; the clusters' own statistics remain.
-        http_filters=[hcm_pb2.HttpFilter(
-            name="envoy.filters.http.router",
-            typed_config=typed(router_pb2.Router(dynamic_stats=_bool(False))))],
+        # CORS answers preflights before faults are injected, as in Istio; both act only on
+        # routes that configure them.
+        http_filters=[
+            hcm_pb2.HttpFilter(name="envoy.filters.http.cors", typed_config=typed(cors_pb2.Cors())),
+            hcm_pb2.HttpFilter(name="envoy.filters.http.fault",
+                               typed_config=typed(http_fault_pb2.HTTPFault())),
+            hcm_pb2.HttpFilter(name="envoy.filters.http.router",
+                               typed_config=typed(router_pb2.Router(dynamic_stats=_bool(False))))],
         use_remote_address=_true(),
         server_name="istio-envoy",
         normalize_path=_true(),

@@ -5,14 +5,19 @@ from __future__ import annotations
 from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
+from envoy.extensions.filters.http.cors.v3 import cors_pb2
+from envoy.extensions.filters.http.fault.v3 import fault_pb2 as http_fault_pb2
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
+from envoy.type.v3 import percent_pb2
 from google.protobuf import wrappers_pb2
 
 from bastion.dataplane.envoy import naming
 from bastion.dataplane.envoy.builders import ms, typed, u32
 from bastion.ir.model import (
+    Cors,
     DirectResponse,
+    Fault,
     Forward,
     HeaderMatch,
     HeaderOps,
@@ -55,7 +60,9 @@ RETRY_ON = {
 
 
 MISDIRECTED = 421  # RFC 9110, 15.5.20: the client should retry on a connection of its own
-ENVOY_DIRECT_BODY_LIMIT = 4096  # Envoy's default cap on a route table's direct-response bodies
+ENVOY_DIRECT_BODY_LIMIT = 4096
+FAULT_FILTER = "envoy.filters.http.fault"
+CORS_FILTER = "envoy.filters.http.cors"  # Envoy's default cap on a route table's direct-response bodies
 
 
 def build_route_configuration(group: tuple[Server, ...]) -> route_pb2.RouteConfiguration:
@@ -186,6 +193,10 @@ def _route(route: Route) -> rc.Route:
             out.direct_response.body.inline_bytes = action.body
         elif action.body is not None:
             out.direct_response.body.inline_string = action.body
+    if route.fault is not None:
+        out.typed_per_filter_config[FAULT_FILTER].CopyFrom(typed(_fault(route.fault)))
+    if route.cors is not None:
+        out.typed_per_filter_config[CORS_FILTER].CopyFrom(typed(_cors(route.cors)))
     out.request_headers_to_add.extend(_header_options(route.request_headers))
     out.request_headers_to_remove.extend(route.request_headers.remove)
     out.response_headers_to_add.extend(_header_options(route.response_headers))
@@ -235,4 +246,45 @@ def _route_action(forward: Forward) -> rc.RouteAction:
         action.regex_rewrite.substitution = substitution
     if forward.rewrite_authority:
         action.host_rewrite_literal = forward.rewrite_authority
+    action.request_mirror_policies.extend(
+        rc.RouteAction.RequestMirrorPolicy(
+            cluster=naming.cluster(m.backend),
+            runtime_fraction=base_pb2.RuntimeFractionalPercent(default_value=_percent(m.percent)))
+        for m in forward.mirrors)
     return action
+
+
+def _percent(value: float) -> percent_pb2.FractionalPercent:
+    """A share in per million, as Istio gives Envoy a percentage with decimals."""
+    return percent_pb2.FractionalPercent(numerator=round(value * 10_000),
+                                         denominator=percent_pb2.FractionalPercent.MILLION)
+
+
+def _fault(fault: Fault) -> http_fault_pb2.HTTPFault:
+    out = http_fault_pb2.HTTPFault()
+    if fault.delay_ms:
+        out.delay.fixed_delay.CopyFrom(ms(fault.delay_ms))
+        out.delay.percentage.CopyFrom(_percent(fault.delay_percent))
+    if fault.abort_grpc is not None:
+        out.abort.grpc_status = fault.abort_grpc
+        out.abort.percentage.CopyFrom(_percent(fault.abort_percent))
+    elif fault.abort_status:
+        out.abort.http_status = fault.abort_status
+        out.abort.percentage.CopyFrom(_percent(fault.abort_percent))
+    return out
+
+
+def _cors(cors: Cors) -> cors_pb2.CorsPolicy:
+    out = cors_pb2.CorsPolicy(
+        allow_origin_string_match=[_string_matcher(o) for o in cors.allow_origins],
+        allow_methods=",".join(cors.allow_methods),
+        allow_headers=",".join(cors.allow_headers),
+        expose_headers=",".join(cors.expose_headers),
+        forward_not_matching_preflights=wrappers_pb2.BoolValue(
+            value=cors.forward_unmatched_preflights),
+    )
+    if cors.max_age_s is not None:
+        out.max_age = str(cors.max_age_s)
+    if cors.allow_credentials is not None:
+        out.allow_credentials.value = cors.allow_credentials
+    return out

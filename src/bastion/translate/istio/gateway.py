@@ -644,6 +644,7 @@ def server_backends(server: Server) -> set[BackendRef]:
         for route in vhost.routes:
             if isinstance(route.action, Forward):
                 refs.update(b.backend for b in route.action.backends)
+                refs.update(m.backend for m in route.action.mirrors)
     for tls_route in server.passthrough:
         refs.update(b.backend for b in tls_route.backends)
     return refs

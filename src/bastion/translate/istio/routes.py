@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from bastion.api import istio, validation
 from bastion.diag import Diagnostic, ObjectRef, Severity
 from bastion.ir.model import (
     Action,
     BackendRef,
+    Cors,
     DirectResponse,
+    Fault,
     Forward,
     HeaderMatch,
     HeaderOps,
+    Mirror,
     PathKind,
     Redirect,
     RetryCondition,
@@ -27,9 +30,6 @@ from bastion.translate.istio.backends import default_port, qualify
 from bastion.translate.istio.refs import gateway_refs
 from bastion.translate.istio.resources import Resources
 
-NOT_IMPLEMENTED = ("fault", "mirror", "mirrors", "mirror_percent", "mirror_percentage",
-                   "cors_policy")
-
 
 def duration_ms(value: str | None) -> int:
     """Admission has checked the value; 0 stands for none."""
@@ -39,6 +39,24 @@ def duration_ms(value: str | None) -> int:
 
 def binds(vs: istio.VirtualService, gateways: list[str], gw_namespace: str, gw_name: str) -> bool:
     return (gw_namespace, gw_name) in gateway_refs(vs, gateways)
+
+
+class Destined(Protocol):
+    """A rule's destination with its weight (`route` entries of http, tls and tcp rules)."""
+
+    @property
+    def destination(self) -> istio.Destination: ...
+
+    @property
+    def weight(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A mirror's destination, as a route entry of its own."""
+
+    destination: istio.Destination
+    weight: int | None = None
 
 
 @dataclass
@@ -64,6 +82,8 @@ class RouteBuilder:
                               "not a redirect code Envoy has; rule skipped")
                 continue
             action = self._action(vs, ref, at, rule)
+            fault = _fault(rule.fault) if rule.fault is not None else None
+            cors = _cors(rule.cors_policy) if rule.cors_policy is not None else None
             matches = rule.match or [istio.HTTPMatchRequest()]
             for j, match in enumerate(matches):
                 if match.gateways and not binds(vs, match.gateways, gw_namespace, gw_name):
@@ -79,6 +99,8 @@ class RouteBuilder:
                     source=ref,
                     request_headers=_ops(rule.headers.request if rule.headers else None),
                     response_headers=_ops(rule.headers.response if rule.headers else None),
+                    fault=fault,
+                    cors=cors,
                 ))
             if any(is_catch_all(r) for r in out):
                 break  # Istio drops rules after a catch-all: they could never match
@@ -89,11 +111,6 @@ class RouteBuilder:
         self.diagnostics.append(Diagnostic(ref, field, "NotImplemented", message, severity))
 
     def _warn_unimplemented(self, ref: ObjectRef, at: str, rule: istio.HTTPRoute) -> None:
-        for name in NOT_IMPLEMENTED:
-            value = getattr(rule, name)
-            if value:
-                camel = re.sub(r"_(\w)", lambda m: m.group(1).upper(), name)
-                self._problem(ref, f"{at}.{camel}", "not implemented by bastion; ignored")
         if rule.redirect is not None and rule.redirect.derive_port:
             self._problem(ref, f"{at}.redirect.derivePort", "not implemented by bastion; the "
                           "redirect keeps the request's port unless port is set")
@@ -176,6 +193,9 @@ class RouteBuilder:
                 conditions, codes = self._retry_on(ref, f"{at}.retries.retryOn",
                                                    rule.retries.retry_on)
                 forward = replace(forward, retry_on=conditions, retry_status_codes=codes)
+        mirrors = self._mirrors(vs, ref, at, rule)
+        if mirrors:
+            forward = replace(forward, mirrors=mirrors)
         authority = _authority(rule.headers.request if rule.headers else None)
         if rule.rewrite is not None:
             regex = rule.rewrite.uri_regex_rewrite
@@ -187,9 +207,29 @@ class RouteBuilder:
             forward = replace(forward, rewrite_authority=authority)
         return forward
 
+    def _mirrors(self, vs: istio.VirtualService, ref: ObjectRef, at: str,
+                 rule: istio.HTTPRoute) -> tuple[Mirror, ...]:
+        """`mirror` (with `mirrorPercentage`, or the deprecated `mirrorPercent`) and `mirrors`,
+        each 100 % unless a percentage says otherwise."""
+        wanted: list[tuple[istio.Destination, float]] = []
+        if rule.mirror is not None:
+            percent = 100.0
+            if rule.mirror_percentage is not None:
+                percent = rule.mirror_percentage.value
+            elif rule.mirror_percent is not None:
+                percent = float(rule.mirror_percent)
+            wanted.append((rule.mirror, percent))
+        wanted.extend((m.destination, m.percentage.value if m.percentage else 100.0)
+                      for m in rule.mirrors)
+        out = []
+        for k, (destination, percent) in enumerate(wanted):
+            (weighted,) = self.backends(vs, ref, f"{at}.mirrors[{k}]",
+                                        [_Target(destination)])
+            out.append(Mirror(weighted.backend, percent))
+        return tuple(out)
+
     def backends(self, vs: istio.VirtualService, ref: ObjectRef, at: str,
-                 destinations: Sequence[istio.HTTPRouteDestination | istio.RouteDestination]
-                 ) -> list[WeightedBackend]:
+                 destinations: Sequence[Destined]) -> list[WeightedBackend]:
         """A rule's destinations (of an `http`, `tls` or `tcp` rule), weighted."""
         namespace = vs.metadata.namespace or "default"
         backends = []
@@ -230,6 +270,41 @@ def _authority(ops: istio.HeaderOperations | None) -> str | None:
         if validation.is_authority(name):
             return value
     return None
+
+
+def _share(percentage: istio.Percent | None, percent: int | None = None) -> float:
+    """A fault's share of requests: `percentage`, else the deprecated `percent`, else all."""
+    if percentage is not None:
+        return percentage.value
+    return float(percent) if percent is not None else 100.0
+
+
+def _fault(fault: istio.HTTPFaultInjection) -> Fault:
+    out = Fault()
+    if fault.delay is not None and fault.delay.fixed_delay:
+        out = replace(out, delay_ms=duration_ms(fault.delay.fixed_delay),
+                      delay_percent=_share(fault.delay.percentage, fault.delay.percent))
+    abort = fault.abort
+    if abort is not None and (abort.http_status is not None or abort.grpc_status is not None):
+        grpc = validation.GRPC_STATUS.index(abort.grpc_status) if abort.grpc_status else None
+        out = replace(out, abort_status=abort.http_status or 0, abort_grpc=grpc,
+                      abort_percent=_share(abort.percentage))
+    return out
+
+
+def _cors(cors: istio.CorsPolicy) -> Cors:
+    origins = [m for m in (_string_match(o) for o in cors.allow_origins) if m is not None]
+    origins += [StringMatch(PathKind.EXACT, o) for o in cors.allow_origin]
+    ns = validation.duration_ns(cors.max_age) if cors.max_age else None
+    return Cors(
+        allow_origins=tuple(origins),
+        allow_methods=tuple(cors.allow_methods),
+        allow_headers=tuple(cors.allow_headers),
+        expose_headers=tuple(cors.expose_headers),
+        max_age_s=ns // 1_000_000_000 if ns is not None else None,
+        allow_credentials=cors.allow_credentials,
+        forward_unmatched_preflights=cors.unmatched_preflights != "IGNORE",
+    )
 
 
 def _retry_conditions() -> dict[str, RetryCondition]:

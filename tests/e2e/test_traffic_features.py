@@ -147,7 +147,7 @@ def test_fault_abort_and_delay(bastion: Bastion, backends: tuple[Recorder, Recor
     assert 0.40 < aborted < 0.60, aborted  # 50 % within tolerance over 400 requests
     started = time.monotonic()
     assert request(port, "/slow")[0] == 200
-    assert time.monotonic() - started >= 0.4
+    assert time.monotonic() - started >= 0.38  # 400 ms, less Envoy's timer granularity
 
 
 def test_mirrored_requests_reach_the_mirror(bastion: Bastion,

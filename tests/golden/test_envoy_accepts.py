@@ -55,17 +55,17 @@ def static_bootstrap(snapshot: Snapshot) -> bootstrap_pb2.Bootstrap:
                 context = quic.downstream_tls_context if is_quic else tls_pb2.DownstreamTlsContext()
                 if not is_quic:
                     chain.transport_socket.typed_config.Unpack(context)
-                common = context.common_tls_context
-                for sds in common.tls_certificate_sds_secret_configs:
-                    sds.ClearField("sds_config")  # refer to the static secret of that name
-                if common.HasField("combined_validation_context"):
-                    common.combined_validation_context.validation_context_sds_secret_config \
-                        .ClearField("sds_config")
+                _static_secrets(context.common_tls_context)
                 chain.transport_socket.typed_config.Pack(quic if is_quic else context)
         boot.static_resources.listeners.append(listener)
     endpoints = {n: r.message for n, r in snapshot.of(ENDPOINT).items()}
     for cluster in (r.message for r in snapshot.of(CLUSTER).values()):
         cluster = type(cluster).FromString(cluster.SerializeToString())
+        if cluster.HasField("transport_socket"):
+            upstream = tls_pb2.UpstreamTlsContext()
+            cluster.transport_socket.typed_config.Unpack(upstream)
+            _static_secrets(upstream.common_tls_context)
+            cluster.transport_socket.typed_config.Pack(upstream)
         if cluster.HasField("eds_cluster_config"):
             cluster.ClearField("eds_cluster_config")
             cluster.type = cluster_pb2.Cluster.STATIC
@@ -74,6 +74,15 @@ def static_bootstrap(snapshot: Snapshot) -> bootstrap_pb2.Bootstrap:
     boot.static_resources.secrets.extend(r.message for r in snapshot.of(SECRET).values())
     json_format.ParseDict(runtime_layers(), boot.layered_runtime)
     return boot
+
+
+def _static_secrets(common: tls_pb2.CommonTlsContext) -> None:
+    """SDS references to the static secrets of the same names."""
+    for sds in common.tls_certificate_sds_secret_configs:
+        sds.ClearField("sds_config")
+    if common.HasField("combined_validation_context"):
+        common.combined_validation_context.validation_context_sds_secret_config.ClearField(
+            "sds_config")
 
 
 CASES = [(path, istio_snapshot) for path in case_files()] + [

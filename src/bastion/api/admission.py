@@ -30,6 +30,7 @@ MODELS: dict[tuple[str, str], type[Any]] = {
     (ISTIO_NETWORKING, "Gateway"): istio.Gateway,
     (ISTIO_NETWORKING, "VirtualService"): istio.VirtualService,
     (ISTIO_NETWORKING, "ServiceEntry"): istio.ServiceEntry,
+    (ISTIO_NETWORKING, "DestinationRule"): istio.DestinationRule,
     ("", "Secret"): core.Secret,
     ("", "Service"): core.Service,
     ("", "Endpoints"): core.Endpoints,
@@ -40,6 +41,7 @@ SEMANTIC_CHECKS: dict[type, Callable[[Any], Iterator[validation.Problem]]] = {
     istio.Gateway: validation.gateway_problems,
     istio.VirtualService: validation.virtual_service_problems,
     istio.ServiceEntry: validation.service_entry_problems,
+    istio.DestinationRule: validation.destination_rule_problems,
 }
 
 

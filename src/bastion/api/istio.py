@@ -333,6 +333,123 @@ class ServiceEntrySpec:
 
 
 @strict
+class HTTPCookie:
+    name: str
+    path: str | None = None
+    ttl: str | None = None
+
+
+@strict
+class ConsistentHashLB:
+    http_header_name: str | None = None
+    http_cookie: HTTPCookie | None = None
+    use_source_ip: bool | None = None
+    http_query_parameter_name: str | None = None
+    minimum_ring_size: int | None = None
+    ring_hash: dict[str, Any] | None = None
+    maglev: dict[str, Any] | None = None
+
+
+@strict
+class LoadBalancerSettings:
+    simple: str | None = None
+    consistent_hash: ConsistentHashLB | None = None
+    locality_lb_setting: dict[str, Any] | None = None
+    warmup_duration_secs: str | None = None
+    warmup: dict[str, Any] | None = None
+
+
+@strict
+class TCPSettings:
+    max_connections: int | None = Field(default=None, ge=0)
+    connect_timeout: str | None = None
+    tcp_keepalive: dict[str, Any] | None = None
+    max_connection_duration: str | None = None
+    idle_timeout: str | None = None
+
+
+@strict
+class HTTPSettings:
+    http1_max_pending_requests: int | None = Field(default=None, ge=0)
+    http2_max_requests: int | None = Field(default=None, ge=0)
+    max_requests_per_connection: int | None = Field(default=None, ge=0)
+    max_retries: int | None = Field(default=None, ge=0)
+    idle_timeout: str | None = None
+    h2_upgrade_policy: str | None = None
+    use_client_protocol: bool | None = None
+    max_concurrent_streams: int | None = Field(default=None, ge=0)
+
+
+@strict
+class ConnectionPoolSettings:
+    tcp: TCPSettings | None = None
+    http: HTTPSettings | None = None
+
+
+@strict
+class OutlierDetection:
+    consecutive_errors: int | None = None
+    consecutive_5xx_errors: int | None = Field(default=None, ge=0, alias="consecutive5xxErrors")
+    consecutive_gateway_errors: int | None = Field(default=None, ge=0)
+    consecutive_local_origin_failures: int | None = Field(default=None, ge=0)
+    split_external_local_origin_errors: bool | None = None
+    interval: str | None = None
+    base_ejection_time: str | None = None
+    max_ejection_percent: int | None = None
+    min_health_percent: int | None = None
+
+
+@strict
+class ClientTLSSettings:
+    mode: str = "DISABLE"
+    client_certificate: str | None = None
+    private_key: str | None = None
+    ca_certificates: str | None = None
+    credential_name: str | None = None
+    subject_alt_names: list[str] = Field(default_factory=list)
+    sni: str | None = None
+    insecure_skip_verify: bool | None = None
+    ca_crl: str | None = None
+
+
+@strict
+class PortTrafficPolicy:
+    port: PortSelector | None = None
+    load_balancer: LoadBalancerSettings | None = None
+    connection_pool: ConnectionPoolSettings | None = None
+    outlier_detection: OutlierDetection | None = None
+    tls: ClientTLSSettings | None = None
+
+
+@strict
+class TrafficPolicy:
+    load_balancer: LoadBalancerSettings | None = None
+    connection_pool: ConnectionPoolSettings | None = None
+    outlier_detection: OutlierDetection | None = None
+    tls: ClientTLSSettings | None = None
+    port_level_settings: list[PortTrafficPolicy] = Field(default_factory=list)
+    tunnel: dict[str, Any] | None = None
+    proxy_protocol: dict[str, Any] | None = None
+    retry_budget: dict[str, Any] | None = None
+
+
+@strict
+class Subset:
+    name: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    traffic_policy: TrafficPolicy | None = None
+
+
+@strict
+class DestinationRuleSpec:
+    host: str = Field(min_length=1)
+    traffic_policy: TrafficPolicy | None = None
+    subsets: list[Subset] = Field(default_factory=list)
+    export_to: list[str] = Field(default_factory=list)
+    workload_selector: dict[str, Any] | None = None
+
+
+@strict
 class IstioObject:
     api_version: str
     kind: str
@@ -353,3 +470,8 @@ class VirtualService(IstioObject):
 @strict
 class ServiceEntry(IstioObject):
     spec: ServiceEntrySpec
+
+
+@strict
+class DestinationRule(IstioObject):
+    spec: DestinationRuleSpec

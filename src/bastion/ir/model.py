@@ -146,6 +146,7 @@ class Forward:
     rewrite_regex: tuple[str, str] | None = None  # (RE2 pattern, substitution)
     rewrite_authority: str | None = None
     mirrors: tuple[Mirror, ...] = ()
+    hash_key: HashKey | None = None  # consistent hashing (the backend's DestinationRule)
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,73 @@ class Endpoint:
     port: int
 
 
+class Balance(StrEnum):
+    ROUND_ROBIN = "ROUND_ROBIN"
+    LEAST_REQUEST = "LEAST_REQUEST"
+    RANDOM = "RANDOM"
+    HASH = "HASH"  # consistent hashing on the route's hash keys (a ring)
+
+
+@dataclass(frozen=True)
+class HashKey:
+    """What a request is hashed on to pick an endpoint: a header, a cookie (made with `ttl_ms`
+    when absent, if set), a query parameter, or the client's address."""
+
+    header: str | None = None
+    cookie: str | None = None
+    cookie_path: str | None = None
+    cookie_ttl_ms: int | None = None
+    query: str | None = None
+    source_ip: bool = False
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    max_connections: int | None = None
+    connect_timeout_ms: int | None = None
+    max_pending_requests: int | None = None
+    max_requests: int | None = None
+    max_requests_per_connection: int | None = None
+    max_retries: int | None = None
+    idle_timeout_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Ejection:
+    """Outlier detection: endpoints that fail in a row are ejected for a while."""
+
+    consecutive_5xx: int | None = None
+    consecutive_gateway_errors: int | None = None
+    interval_ms: int | None = None
+    base_ejection_ms: int | None = None
+    max_ejection_percent: int | None = None
+    min_health_percent: int | None = None
+
+
+@dataclass(frozen=True)
+class UpstreamTls:
+    """TLS from the gateway to the backend: verified against `ca`, presenting `certificate`
+    (MUTUAL), both credentials delivered like the gateway's own."""
+
+    certificate: str | None = None  # credential name (MUTUAL)
+    ca: str | None = None  # CA credential name; None: the system's trust store
+    sni: str | None = None
+    subject_alt_names: tuple[str, ...] = ()
+    skip_verify: bool = False
+
+
+@dataclass(frozen=True)
+class BackendPolicy:
+    """A DestinationRule's traffic policy for one backend port."""
+
+    balance: Balance = Balance.ROUND_ROBIN
+    hash_key: HashKey | None = None
+    limits: ConnectionLimits | None = None
+    ejection: Ejection | None = None
+    tls: UpstreamTls | None = None
+    source: ObjectRef | None = None
+
+
 @dataclass(frozen=True)
 class Backend:
     ref: BackendRef
@@ -270,6 +338,7 @@ class Backend:
     source: ObjectRef
     http2: bool = False
     dns: bool = False  # endpoints are host names to resolve, not addresses
+    policy: BackendPolicy | None = None
 
 
 @dataclass(frozen=True)

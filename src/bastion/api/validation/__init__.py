@@ -7,6 +7,7 @@ accepted with that warning, and YAML it accepts is accepted. Where bastion is st
 says why (Envoy would refuse the result).
 """
 
+from bastion.api.validation.destination_rule import destination_rule_problems
 from bastion.api.validation.gateway import (
     ISTIO_CIPHER_SUITES,
     ISTIO_ECDH_CURVES,
@@ -37,6 +38,7 @@ __all__ = [
     "ISTIO_ECDH_CURVES",
     "RE2_MAX_PROGRAM_SIZE",
     "Problem",
+    "destination_rule_problems",
     "direct_response_bytes",
     "duration_ns",
     "gateway_problems",

@@ -19,6 +19,7 @@ from bastion.ir.model import (
     DirectResponse,
     Fault,
     Forward,
+    HashKey,
     HeaderMatch,
     HeaderOps,
     PathKind,
@@ -221,6 +222,8 @@ def _route_action(forward: Forward) -> rc.RouteAction:
             weighted.response_headers_to_add.extend(_header_options(b.response_headers))
             weighted.response_headers_to_remove.extend(b.response_headers.remove)
             action.weighted_clusters.clusters.append(weighted)
+    if forward.hash_key is not None:
+        action.hash_policy.extend(_hash_policy(forward.hash_key))
     if forward.retry_attempts > 0:
         policy = rc.RetryPolicy(
             retry_on=",".join(RETRY_ON[c] for c in forward.retry_on),
@@ -252,6 +255,26 @@ def _route_action(forward: Forward) -> rc.RouteAction:
             runtime_fraction=base_pb2.RuntimeFractionalPercent(default_value=_percent(m.percent)))
         for m in forward.mirrors)
     return action
+
+
+def _hash_policy(key: HashKey) -> list[rc.RouteAction.HashPolicy]:
+    out = []
+    if key.header:
+        out.append(rc.RouteAction.HashPolicy(
+            header=rc.RouteAction.HashPolicy.Header(header_name=key.header)))
+    if key.cookie:
+        cookie = rc.RouteAction.HashPolicy.Cookie(name=key.cookie, path=key.cookie_path or "")
+        if key.cookie_ttl_ms is not None:
+            cookie.ttl.CopyFrom(ms(key.cookie_ttl_ms))
+        out.append(rc.RouteAction.HashPolicy(cookie=cookie))
+    if key.query:
+        out.append(rc.RouteAction.HashPolicy(
+            query_parameter=rc.RouteAction.HashPolicy.QueryParameter(name=key.query)))
+    if key.source_ip:
+        out.append(rc.RouteAction.HashPolicy(
+            connection_properties=rc.RouteAction.HashPolicy.ConnectionProperties(
+                source_ip=True)))
+    return out
 
 
 def _percent(value: float) -> percent_pb2.FractionalPercent:

@@ -181,12 +181,14 @@ def listener_references(listener: listener_pb2.Listener) -> Iterator[tuple[str, 
         if chain.HasField("transport_socket"):
             context = _downstream_context(chain.transport_socket.typed_config)
             if context is not None:
-                common = context.common_tls_context
-                for sds in common.tls_certificate_sds_secret_configs:
-                    yield SECRET, sds.name
-                if common.HasField("combined_validation_context"):
-                    sds = common.combined_validation_context.validation_context_sds_secret_config
-                    yield SECRET, sds.name
+                yield from _common_references(context.common_tls_context)
+
+
+def _common_references(common: tls_pb2.CommonTlsContext) -> Iterator[tuple[str, str]]:
+    for sds in common.tls_certificate_sds_secret_configs:
+        yield SECRET, sds.name
+    if common.HasField("combined_validation_context"):
+        yield SECRET, common.combined_validation_context.validation_context_sds_secret_config.name
 
 
 def _downstream_context(config: any_pb2.Any) -> tls_pb2.DownstreamTlsContext | None:
@@ -206,6 +208,10 @@ def _wanted(snapshot: Snapshot, memo: Memo) -> Iterator[tuple[str, str]]:
         cluster = resource.message
         if cluster.HasField("eds_cluster_config"):
             yield ENDPOINT, cluster.eds_cluster_config.service_name
+        if cluster.HasField("transport_socket"):  # TLS to the backend: its credentials
+            upstream = tls_pb2.UpstreamTlsContext()
+            if cluster.transport_socket.typed_config.Unpack(upstream):
+                yield from _common_references(upstream.common_tls_context)
 
 
 def _problem(type_url: str, name: str, what: str) -> str:

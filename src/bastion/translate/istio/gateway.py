@@ -28,13 +28,14 @@ from bastion.ir.model import (
     TlsMode,
     TlsPolicy,
     TlsRoute,
+    UpstreamTls,
     VirtualHost,
     with_named,
 )
 from bastion.layered import with_changes
 from bastion.memo import Memo
 from bastion.private import PrivateBytes
-from bastion.translate.istio import backends, credentials, files, hosts
+from bastion.translate.istio import backends, credentials, files, hosts, policies
 from bastion.translate.istio.refs import gateway_refs
 from bastion.translate.istio.resources import Options, Resources, Workload
 from bastion.translate.istio.routes import RouteBuilder, binds, is_catch_all
@@ -280,7 +281,7 @@ class _Translation:
         """The `tls` rules of the VirtualServices bound to a passthrough server, one route per
         match, with the SNI names the match and the server's hosts have in common."""
         gw = entry.gateway.metadata
-        builder = RouteBuilder(self.res, self.diagnostics)
+        builder = RouteBuilder(self.res, self.diagnostics, self.workload.namespace)
         port = entry.server.port.number
         out: list[TlsRoute] = []
         for vs in self._bound_to(gw.namespace or "", gw.name):
@@ -522,7 +523,7 @@ class _Translation:
                       ) -> list[tuple[str, list[Route]]]:
         """Routes of every VirtualService bound to this server, per intersecting host."""
         gw = entry.gateway.metadata
-        builder = RouteBuilder(self.res, self.diagnostics)
+        builder = RouteBuilder(self.res, self.diagnostics, self.workload.namespace)
         out: list[tuple[str, list[Route]]] = []
         for vs in self._bound_to(gw.namespace or "", gw.name):
             vs_ns = vs.metadata.namespace or "default"
@@ -547,9 +548,9 @@ class _Translation:
         """A VirtualService's routes for one Gateway, reused while the object is the same and
         no destination needed a Service's default port (which other objects decide)."""
         def compute() -> tuple[list[Route], list[Diagnostic], bool]:
-            scratch = RouteBuilder(self.res, [])
+            scratch = RouteBuilder(self.res, [], self.workload.namespace)
             routes = scratch.routes(vs, namespace, name, port)
-            return routes, scratch.diagnostics, scratch.used_service_ports
+            return routes, scratch.diagnostics, scratch.depends_on_others
 
         routes, diagnostics, depends = self.memo.get(("routes", id(vs), namespace, name, port),
                                                      compute, pins=vs)
@@ -589,7 +590,51 @@ class _Translation:
                     vs_ref, at, "NotFound",
                     f"no Service or ServiceEntry for {ref.host} port {ref.port}; "
                     "requests routed there get 503", Severity.WARNING))
-        return backend
+            return None
+        rule = policies.rule_for(self.res.destination_rules.values(), ref.host,
+                                 self.workload.namespace) if self.res.destination_rules else None
+        if rule is None:
+            return backend
+        policy, tls = policies.policy(rule, ref.port)
+        if tls is not None:
+            upstream = self._upstream_tls(rule, tls)
+            if upstream is None:  # fail closed: no endpoint is sent to without its TLS
+                return replace(backend, endpoints=(), policy=policy)
+            policy = replace(policy, tls=upstream)
+        return replace(backend, policy=policy)
+
+    def _upstream_tls(self, rule: istio.DestinationRule, tls: istio.ClientTLSSettings
+                      ) -> UpstreamTls | None:
+        """The credentials of a DestinationRule's TLS (a Secret of the gateway's namespace, as
+        Istio reads `credentialName` at a gateway), or None with the reason reported."""
+        ref = ObjectRef("DestinationRule", rule.metadata.namespace or "", rule.metadata.name)
+        if not tls.credential_name:
+            if tls.mode == "MUTUAL":
+                self.diagnostics.append(Diagnostic(
+                    ref, "spec.trafficPolicy.tls.credentialName", "CredentialInvalid",
+                    "MUTUAL needs credentialName (file-based client certificates are not "
+                    "supported here); requests to this destination get 503"))
+                return None
+            return policies.upstream_tls(tls, None, None)
+        if self.lookup is None:
+            self.lookup = credentials.SecretLookup(self.res.secrets, self.workload.namespace)
+        try:
+            name = credentials.credential_name(tls.credential_name)
+            certificate = None
+            if tls.mode == "MUTUAL":
+                certificate = self._tls_credential(self.lookup, name)
+                self.tls_credentials[certificate.name] = certificate
+            ca = None
+            if not tls.insecure_skip_verify:
+                ca = self._ca_credential(self.lookup, name)
+                self.ca_credentials[ca.name] = ca
+        except CredentialError as exc:
+            self.diagnostics.append(Diagnostic(
+                ref, "spec.trafficPolicy.tls.credentialName", "CredentialInvalid",
+                f"{exc}; requests to this destination get 503"))
+            return None
+        return policies.upstream_tls(tls, certificate.name if certificate else None,
+                                     ca.name if ca else None)
 
     def _destination_index(self) -> dict[str, list[tuple[ObjectRef, str]]]:
         """Where each destination host is named, to point warnings at the right fields."""

@@ -52,6 +52,8 @@ class Resources:
     gateways: dict[tuple[str, str], istio.Gateway] = field(default_factory=dict)
     virtual_services: dict[tuple[str, str], istio.VirtualService] = field(default_factory=dict)
     service_entries: dict[tuple[str, str], istio.ServiceEntry] = field(default_factory=dict)
+    destination_rules: dict[tuple[str, str], istio.DestinationRule] = field(
+        default_factory=dict)
     secrets: dict[tuple[str, str], core.Secret] = field(default_factory=dict)
     services: dict[tuple[str, str], core.Service] = field(default_factory=dict)
     endpoints: dict[tuple[str, str], core.Endpoints] = field(default_factory=dict)
@@ -77,6 +79,7 @@ class Resources:
             istio.Gateway: self.gateways,
             istio.VirtualService: self.virtual_services,
             istio.ServiceEntry: self.service_entries,
+            istio.DestinationRule: self.destination_rules,
             core.Secret: self.secrets,
             core.Service: self.services,
             core.Endpoints: self.endpoints,

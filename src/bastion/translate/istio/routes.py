@@ -15,6 +15,7 @@ from bastion.ir.model import (
     DirectResponse,
     Fault,
     Forward,
+    HashKey,
     HeaderMatch,
     HeaderOps,
     Mirror,
@@ -26,6 +27,7 @@ from bastion.ir.model import (
     StringMatch,
     WeightedBackend,
 )
+from bastion.translate.istio import policies
 from bastion.translate.istio.backends import default_port, qualify
 from bastion.translate.istio.refs import gateway_refs
 from bastion.translate.istio.resources import Resources
@@ -63,7 +65,10 @@ class _Target:
 class RouteBuilder:
     res: Resources
     diagnostics: list[Diagnostic]
-    used_service_ports: bool = False  # a destination's port came from a Service
+    proxy_namespace: str = "istio-system"  # the gateway's own: which DestinationRules it sees
+    # The routes depend on objects other than the VirtualService (a Service's default port, a
+    # DestinationRule's hash key): they are made again on every translation.
+    depends_on_others: bool = False
 
     def routes(self, vs: istio.VirtualService, gw_namespace: str, gw_name: str,
                port: int) -> list[Route]:
@@ -184,7 +189,8 @@ class RouteBuilder:
             return DirectResponse(rule.direct_response.status, content)
         backends = self.backends(vs, ref, at, rule.route)
         forward = Forward(backends=tuple(b for b in backends if b.weight > 0),
-                          timeout_ms=duration_ms(rule.timeout))
+                          timeout_ms=duration_ms(rule.timeout),
+                          hash_key=self._hash_key(backends))
         if rule.retries is not None:
             forward = replace(forward, retry_attempts=rule.retries.attempts,
                               per_try_timeout_ms=duration_ms(rule.retries.per_try_timeout),
@@ -206,6 +212,17 @@ class RouteBuilder:
         elif authority:
             forward = replace(forward, rewrite_authority=authority)
         return forward
+
+    def _hash_key(self, backends: list[WeightedBackend]) -> HashKey | None:
+        """The consistent-hash key of the DestinationRule of the route's first destination
+        (Envoy hashes in the route, the cluster keeps the ring)."""
+        if not backends or not self.res.destination_rules:
+            return None
+        self.depends_on_others = True
+        first = backends[0].backend
+        rule = policies.rule_for(self.res.destination_rules.values(), first.host,
+                                 self.proxy_namespace)
+        return policies.policy(rule, first.port)[0].hash_key if rule is not None else None
 
     def _mirrors(self, vs: istio.VirtualService, ref: ObjectRef, at: str,
                  rule: istio.HTTPRoute) -> tuple[Mirror, ...]:
@@ -239,7 +256,7 @@ class RouteBuilder:
             if dest.destination.port:
                 port = dest.destination.port.number
             else:
-                self.used_service_ports = True
+                self.depends_on_others = True
                 port = default_port(self.res, host)
             if port is None:
                 self._problem(ref, f"{at}.route[{k}].destination.port",

@@ -1,0 +1,251 @@
+"""DestinationRules through real Envoy and real backends: consistent hashing keeps a key on one
+endpoint, outlier detection ejects a failing endpoint, and the gateway re-encrypts to a TLS
+backend that requires a client certificate, whose rotation works like the gateway's own."""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from tests import certs
+from tests.e2e.harness import Bastion, free_port
+from tests.manifests import tls_secret_json
+
+ROUTES = """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 80, name: http, protocol: HTTP}}
+    hosts: [app.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: app}}
+spec:
+  hosts: [app.example.com]
+  gateways: [gw]
+  http:
+  - route: [{{destination: {{host: pool, port: {{number: 80}}}}}}]
+    retries: {{attempts: 0}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: pool}}
+spec: {{ports: [{{name: http, port: 80}}]}}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {{name: pool}}
+subsets:
+- addresses: [{{ip: 127.0.0.1}}]
+  ports: [{{name: http, port: {first}}}]
+- addresses: [{{ip: 127.0.0.2}}]
+  ports: [{{name: http, port: {second}}}]
+"""
+
+
+class Backend:
+    """A real HTTP backend answering `status` with its own name, on a free port of `host`."""
+
+    def __init__(self, name: str, host: str = "127.0.0.1", status: int = 200,
+                 context: ssl.SSLContext | None = None) -> None:
+        backend = self
+        self.name, self.status, self.hits = name, status, 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                backend.hits += 1
+                peer = ""
+                if context is not None:
+                    der = self.connection.getpeercert(binary_form=True)  # type: ignore[attr-defined]
+                    peer = f" client-serial={x509.load_der_x509_certificate(der).serial_number}"
+                body = f"{backend.name}{peer}".encode()
+                self.send_response(backend.status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer((host, self.port), Handler)
+        if context is not None:
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def get(port: int, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", "/", headers={"Host": "app.example.com", **(headers or {})})
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+def until_ok(port: int, headers: dict[str, str] | None = None) -> str:
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            status, body = get(port, headers)
+        except OSError as exc:  # the listener is not there yet
+            status, body = 0, repr(exc)
+        if status == 200:
+            return body
+        assert time.monotonic() < deadline, (status, body)
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[Backend, Backend]]:
+    first, second = Backend("first"), Backend("second", "127.0.0.2")
+    try:
+        yield first, second
+    finally:
+        first.close()
+        second.close()
+
+
+def apply_pool(bastion: Bastion, pair: tuple[Backend, Backend], rule: str) -> None:
+    bastion.cli("apply", "-f", "-", input=ROUTES.format(first=pair[0].port,
+                                                         second=pair[1].port) + "---\n" + rule)
+    bastion.cli("wait", "--timeout", "10s", "vs", "app")
+
+
+def test_consistent_hashing_keeps_a_key_on_one_endpoint(bastion: Bastion,
+                                                        pair: tuple[Backend, Backend]) -> None:
+    apply_pool(bastion, pair, """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: pool}
+spec:
+  host: pool
+  trafficPolicy:
+    loadBalancer: {consistentHash: {httpHeaderName: x-user}}
+""")
+    until_ok(bastion.http_port, {"x-user": "warmup"})
+    chosen = {}
+    for user in (f"user-{n}" for n in range(24)):
+        answers = {get(bastion.http_port, {"x-user": user})[1] for _ in range(5)}
+        assert len(answers) == 1, (user, answers)  # every request of a key: one endpoint
+        chosen[user] = answers.pop()
+    assert set(chosen.values()) == {"first", "second"}  # and the keys spread over both
+
+
+def test_outlier_detection_ejects_a_failing_endpoint(bastion: Bastion,
+                                                     pair: tuple[Backend, Backend]) -> None:
+    pair[1].status = 500
+    apply_pool(bastion, pair, """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: pool}
+spec:
+  host: pool
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 60s,
+                       maxEjectionPercent: 100}
+""")
+    until_ok(bastion.http_port)
+    statuses = [get(bastion.http_port)[0] for _ in range(30)]
+    assert statuses.count(500) <= 1, statuses  # ejected after its first failure
+    assert statuses[-20:] == [200] * 20
+    failing_hits = pair[1].hits
+    for _ in range(20):
+        get(bastion.http_port)
+    assert pair[1].hits == failing_hits  # no request reaches it while ejected
+
+
+def _tls_backend(tmp_path: Path, client_root: str) -> Backend:
+    server = certs.leaf("mutual.internal", 120, "root2", sans=("mutual.internal",))
+    cert, key = certs.write(server, tmp_path, "backend")
+    ca = tmp_path / f"{client_root}.crt"
+    ca.write_bytes(certs.ca(client_root)[0].cert)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    context.load_verify_locations(str(ca))
+    context.verify_mode = ssl.CERT_REQUIRED
+    return Backend("tls-backend", context=context)
+
+
+def test_reencryption_to_a_backend_requiring_a_client_certificate(
+        bastion: Bastion, tmp_path: Path) -> None:
+    backend = _tls_backend(tmp_path, "root3")
+    try:
+        config = f"""
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 80, name: http, protocol: HTTP}}
+    hosts: [app.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: app}}
+spec:
+  hosts: [app.example.com]
+  gateways: [gw]
+  http:
+  - route: [{{destination: {{host: mutual, port: {{number: 443}}}}}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: mutual}}
+spec: {{ports: [{{name: https, port: 443}}]}}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {{name: mutual}}
+subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{name: https, port: {backend.port}}}]}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: mutual}}
+spec:
+  host: mutual
+  trafficPolicy:
+    tls: {{mode: MUTUAL, credentialName: to-backend, sni: mutual.internal,
+           subjectAltNames: [mutual.internal]}}
+"""
+        root2 = certs.ca("root2")[0].cert
+        bastion.cli("apply", "-f", "-", input="\n---\n".join([
+            tls_secret_json("to-backend", certs.leaf("gateway.example.com", 121, "root3"),
+                            ca=root2), config]))
+        assert until_ok(bastion.http_port) == "tls-backend client-serial=121"
+        # Rotation: the Secret replaced, new connections present the new certificate.
+        bastion.cli("apply", "-f", "-", input=tls_secret_json(
+            "to-backend", certs.leaf("gateway.example.com", 122, "root3"), ca=root2))
+        deadline = time.monotonic() + 10
+        while (answer := get(bastion.http_port)) != (200, "tls-backend client-serial=122"):
+            assert answer[0] == 200, answer  # no request fails during the rotation
+            assert time.monotonic() < deadline, answer
+            time.sleep(0.05)
+        # A client certificate the backend does not trust: refused, so 503 at the gateway.
+        bastion.cli("apply", "-f", "-", input=tls_secret_json(
+            "to-backend", certs.leaf("gateway.example.com", 123, "root1"), ca=root2))
+        deadline = time.monotonic() + 10
+        while get(bastion.http_port)[0] == 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert get(bastion.http_port)[0] == 503
+    finally:
+        backend.close()

@@ -117,7 +117,7 @@ def _build_listener(listener: Listener, memo: Memo) -> listener_pb2.Listener:
             typed_config=typed(tls_inspector_pb2.TlsInspector()),
         ))
     for group in listener_groups(listener, memo):
-        if group[0].key.protocol == "tls":
+        if group[0].key.protocol in ("tls", "tcp"):
             out.filter_chains.extend(passthrough_chains(group[0]))
         else:
             out.filter_chains.append(memo.get(("chain", tuple(_chain_key(s) for s in group)),
@@ -180,9 +180,12 @@ def _quic_chain(group: tuple[Server, ...]) -> listener_components_pb2.FilterChai
 
 
 def passthrough_chains(server: Server) -> list[listener_components_pb2.FilterChain]:
-    """One chain per passthrough route: the TLS stream, untouched, to its backends."""
+    """Chains forwarding TCP: one per passthrough route (the TLS stream, untouched, to its
+    backends, by SNI); for a TLS server that ends TLS here, one chain of its hosts forwarding
+    what is inside; for a plain TCP server, the port's one chain."""
     chains = []
-    for index, route in enumerate(server.passthrough):
+    routes = server.passthrough[:1] if server.tls is not None else server.passthrough
+    for index, route in enumerate(routes):
         proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=naming.stat_prefix(server.key, server.name),
                                        idle_timeout=seconds(TCP_IDLE_TIMEOUT_S))
         if len(route.backends) == 1:
@@ -197,10 +200,19 @@ def passthrough_chains(server: Server) -> list[listener_components_pb2.FilterCha
             name=f"{naming.route_table(server.key)}.{index}",
             filters=[listener_components_pb2.Filter(name="envoy.filters.network.tcp_proxy",
                                                     typed_config=typed(proxy))])
-        names = [n for n in route.sni if n != "*"]
+        if server.key.protocol == "tcp":
+            chains.append(chain)
+            continue
+        names = [n for n in (server.sni if server.tls is not None else route.sni) if n != "*"]
         if names:
             chain.filter_chain_match.server_names.extend(names)
         chain.filter_chain_match.transport_protocol = "tls"
+        if server.tls is not None:
+            context = downstream_tls_context(server.tls)
+            del context.common_tls_context.alpn_protocols[:]  # TCP inside: no HTTP to offer
+            chain.transport_socket.name = "envoy.transport_sockets.tls"
+            chain.transport_socket.typed_config.CopyFrom(typed(context))
+            chain.transport_socket_connect_timeout.CopyFrom(seconds(HANDSHAKE_TIMEOUT_S))
         chains.append(chain)
     return chains
 

@@ -59,8 +59,8 @@ def to_xds(config: GatewayConfig, memo: Memo | None = None, now: str | None = No
         if quic is not None:
             out[LISTENER][quic.name] = quic
         for group in listener_groups(listener, memo):
-            if group[0].key.protocol == "tls":
-                continue  # passed through: no HTTP, no route table
+            if group[0].key.protocol in ("tls", "tcp"):
+                continue  # TCP forwarded: no HTTP, no route table
             routes = memo.get(("rds", group), partial(build_route_configuration, group))
             out[ROUTE][routes.name] = routes
     for backend in config.backends:

@@ -48,6 +48,7 @@ SERVED_CURVES = validation.ISTIO_ECDH_CURVES - UNSERVED_CURVES
 HTTP_FAMILY = {"HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"}
 TERMINATING = {istio.TLSMode.SIMPLE, istio.TLSMode.MUTUAL, istio.TLSMode.OPTIONAL_MUTUAL}
 MESH_MODES = {istio.TLSMode.ISTIO_MUTUAL, istio.TLSMode.AUTO_PASSTHROUGH}
+TCP_FAMILY = {"TCP", "MONGO", "REDIS", "MYSQL"}
 TLS_VERSIONS = {
     istio.TLSProtocol.TLSV1_0: "1.0",
     istio.TLSProtocol.TLSV1_1: "1.1",
@@ -171,15 +172,18 @@ class _Translation:
     def _listener(self, address: str, bind_port: int, entries: list[_Entry]) -> Listener | None:
         plain: list[_Entry] = []
         terminating: list[_Entry] = []
+        tcp: list[_Entry] = []
         family = None
         for entry in entries:
             protocol = entry.server.port.protocol.upper()
             tls = entry.server.tls
             if protocol in HTTP_FAMILY:
                 kind = "plain"
-            elif tls is not None and ((protocol == "HTTPS" and tls.mode in TERMINATING) or (
-                    protocol in ("HTTPS", "TLS") and tls.mode == istio.TLSMode.PASSTHROUGH)):
-                kind = "tls"  # told apart by SNI: terminated here, or passed through
+            elif protocol in TCP_FAMILY and tls is None:
+                kind = "tcp"
+            elif tls is not None and protocol in ("HTTPS", "TLS") and (
+                    tls.mode in TERMINATING or tls.mode == istio.TLSMode.PASSTHROUGH):
+                kind = "tls"  # told apart by SNI: terminated here (HTTP or TCP), or passed on
             elif tls is not None and tls.mode in MESH_MODES:
                 self.problem(entry, f"{entry.at}.tls.mode", "Unsupported",
                              f"server not programmed: {tls.mode} needs a mesh (workload "
@@ -193,19 +197,22 @@ class _Translation:
                              "server skipped", Severity.WARNING)
                 continue
             if family is not None and family != kind:
+                served = {"plain": "plain HTTP", "tls": "TLS", "tcp": "plain TCP"}[family]
                 self.problem(entry, entry.at, "PortConflict",
-                             f"port {entry.server.port.number} already serves "
-                             f"{'plain HTTP' if family == 'plain' else 'HTTPS'}; server skipped")
+                             f"port {entry.server.port.number} already serves {served}; "
+                             "server skipped")
                 continue
             family = kind
-            (plain if kind == "plain" else terminating).append(entry)
+            {"plain": plain, "tls": terminating, "tcp": tcp}[kind].append(entry)
         servers: list[Server] = []
         if plain:
             servers.append(self._plain_server(bind_port, plain))
+        if tcp:
+            servers.extend(self._tcp_server(bind_port, tcp))
         servers.extend(_with_misdirected(self._unique_sni(self._tls_servers(terminating))))
         if self.options.http3:
-            servers = [replace(s, http3_port=bind_port) if s.tls is not None else s
-                       for s in servers]
+            servers = [replace(s, http3_port=bind_port) if s.tls is not None
+                       and s.key.protocol == "https" else s for s in servers]
         if not servers:
             return None
         port = entries[0].server.port.number
@@ -254,7 +261,8 @@ class _Translation:
                 continue
             gw = entry.gateway.metadata
             passthrough = server.tls is not None and server.tls.mode == istio.TLSMode.PASSTHROUGH
-            key = ServerKey("tls" if passthrough else "https", server.port.number,
+            streams = server.port.protocol.upper() == "TLS"  # TCP inside (passed on or not)
+            key = ServerKey("tls" if streams or passthrough else "https", server.port.number,
                             server.port.name, gw.name, gw.namespace or "")
             if key in seen_routes:
                 self.problem(entry, f"{entry.at}.port.name", "DuplicatePortName",
@@ -264,6 +272,19 @@ class _Translation:
                 made = Server(key=key, sni=() if "*" in sni else tuple(sni), tls=None,
                               virtual_hosts=(), sources=(entry.ref,), name=server.name or "",
                               passthrough=self._tls_routes(entry))
+            elif streams:
+                routes = self._tcp_routes(entry)
+                if not routes:  # no chain: its credential is not taken either
+                    self.problem(entry, entry.at, "NoRoutes",
+                                 "no VirtualService tcp route for this TLS server; nothing is "
+                                 "forwarded", Severity.WARNING)
+                    continue
+                policy = self._tls_policy(entry)
+                if policy is None:
+                    continue
+                made = Server(key=key, sni=() if "*" in sni else tuple(sni), tls=policy,
+                              virtual_hosts=(), sources=(entry.ref,), name=server.name or "",
+                              passthrough=routes)
             else:
                 policy = self._tls_policy(entry)
                 if policy is None:
@@ -311,15 +332,55 @@ class _Translation:
                                         source=ref))
         return tuple(out)
 
+    def _tcp_server(self, bind_port: int, entries: list[_Entry]) -> list[Server]:
+        """A port's plain TCP server: nothing tells its connections apart, so the first server
+        (oldest Gateway) takes the port."""
+        first, rest = entries[0], entries[1:]
+        for entry in rest:
+            self.problem(entry, entry.at, "PortConflict",
+                         f"port {entry.server.port.number} already has a TCP server "
+                         f"({first.ref} {first.at}); server skipped")
+        routes = self._tcp_routes(first)
+        if not routes:
+            self.problem(first, first.at, "NoRoutes",
+                         "no VirtualService tcp route for this server; nothing is forwarded",
+                         Severity.WARNING)
+            return []
+        return [Server(key=ServerKey("tcp", bind_port), sni=(), tls=None, virtual_hosts=(),
+                       sources=(first.ref,), name=first.server.name or "",
+                       passthrough=routes[:1])]
+
+    def _tcp_routes(self, entry: _Entry) -> tuple[TlsRoute, ...]:
+        """The first VirtualService `tcp` rule that applies to the server (its match names the
+        server's port, or it has none), from the VirtualServices bound to the server's hosts."""
+        gw = entry.gateway.metadata
+        builder = RouteBuilder(self.res, self.diagnostics, self.workload.namespace)
+        port = entry.server.port.number
+        for vs in self._bound_to(gw.namespace or "", gw.name):
+            names = [name for _, name in map(hosts.split_namespace, entry.server.hosts)]
+            if not any(hosts.intersect(n, h) for n in names for h in vs.spec.hosts):
+                continue
+            ref = ObjectRef("VirtualService", vs.metadata.namespace or "", vs.metadata.name)
+            for i, rule in enumerate(vs.spec.tcp):
+                applies = not rule.match or any(
+                    (not m.port or m.port == port) and (not m.gateways or binds(
+                        vs, m.gateways, gw.namespace or "", gw.name)) for m in rule.match)
+                if not applies:
+                    continue
+                weighted = builder.backends(vs, ref, f"spec.tcp[{i}]", rule.route)
+                return (TlsRoute(sni=(), backends=tuple(b for b in weighted if b.weight > 0),
+                                 source=ref),)
+        return ()
+
     def _unique_sni(self, servers: list[Server]) -> list[Server]:
         """Each SNI name leads to one filter chain: a passthrough route for a name a terminating
         server (or an earlier route) has is dropped, with a warning, as Envoy would refuse the
         whole listener otherwise. `*` is the chain for any name."""
-        taken = {name for s in servers if s.key.protocol == "https" for name in s.sni or ("*",)}
+        taken = {name for s in servers if s.tls is not None for name in s.sni or ("*",)}
         out = []
         for server in servers:
-            if server.key.protocol != "tls":
-                out.append(server)
+            if server.key.protocol != "tls" or server.tls is not None:
+                out.append(server)  # a TLS server ending here has the chain of its hosts
                 continue
             routes = []
             for route in server.passthrough:
@@ -674,8 +735,8 @@ def _with_misdirected(servers: list[Server]) -> list[Server]:
     hosts = {s.key: set(s.sni or ("*",)) for s in servers}
     out = []
     for server in servers:
-        if server.tls is None:
-            out.append(server)  # passed through: no HTTP on its connections
+        if server.tls is None or server.key.protocol != "https":
+            out.append(server)  # no HTTP on its connections
             continue
         others = set().union(*(h for k, h in hosts.items() if k != server.key))
         out.append(replace(server, misdirected_hosts=tuple(sorted(others - hosts[server.key]))))

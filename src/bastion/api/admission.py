@@ -34,6 +34,7 @@ MODELS: dict[tuple[str, str], type[Any]] = {
     ("", "Secret"): core.Secret,
     ("", "Service"): core.Service,
     ("", "Endpoints"): core.Endpoints,
+    ("", "Pod"): core.Pod,
     ("discovery.k8s.io", "EndpointSlice"): core.EndpointSlice,
 }
 

@@ -113,9 +113,17 @@ def _ip(value: str) -> str:
 
 
 @lenient
+class ObjectReference:
+    kind: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+
+
+@lenient
 class EndpointAddress:
     ip: str
     hostname: str | None = None
+    target_ref: ObjectReference | None = None
 
     @field_validator("ip")
     @classmethod
@@ -154,6 +162,7 @@ class EndpointConditions:
 class SliceEndpoint:
     addresses: list[str] = Field(min_length=1)
     conditions: EndpointConditions = Field(default_factory=EndpointConditions)
+    target_ref: ObjectReference | None = None
 
     @field_validator("addresses")
     @classmethod
@@ -174,6 +183,19 @@ class EndpointSlice(CoreObject):
     address_type: str = "IPv4"
     endpoints: list[SliceEndpoint] = Field(default_factory=list)
     ports: list[SlicePort] = Field(default_factory=list)
+
+
+@lenient
+class PodStatus:
+    phase: str | None = None
+    pod_ip: str | None = None
+
+
+@lenient
+class Pod(CoreObject):
+    """What translation needs of a pod: its labels (which DestinationRule subsets select)."""
+
+    status: PodStatus = Field(default_factory=PodStatus)
 
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"

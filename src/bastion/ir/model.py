@@ -63,11 +63,13 @@ class HeaderOps:
 
 @dataclass(frozen=True)
 class BackendRef:
-    """A backend service port: resolved to a `Backend` if it exists, else a dangling reference
-    (Envoy then answers 503, as Istio does for an unknown destination)."""
+    """A backend service port (or a subset of its endpoints): resolved to a `Backend` if it
+    exists, else a dangling reference (Envoy then answers 503, as Istio does for an unknown
+    destination)."""
 
     host: str
     port: int
+    subset: str = ""
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,7 @@ class Listener:
 class Endpoint:
     address: str
     port: int
+    labels: tuple[tuple[str, str], ...] = ()  # the pod's (or ServiceEntry endpoint's)
 
 
 class Balance(StrEnum):

@@ -12,6 +12,9 @@ def make_handler(version: str, instance: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "helloworld"
+        # Headers and body leave in separate writes: without TCP_NODELAY each kept-alive
+        # request waits for the client's delayed ACK (about 40 ms).
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
             if self.path.split("?", 1)[0] == "/hello":

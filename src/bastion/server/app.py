@@ -115,7 +115,7 @@ async def serve(config: ServeConfig) -> None:
         envoy = supervisor.status() if supervisor else None
         made = [service(facts, served_ports(pipeline, config.workload)), pod(facts, envoy),
                 deployment(facts, envoy)]
-        return made + (workloads.objects() if workloads is not None else [])
+        return made
 
     objects.virtual = running
     api = await serve_api(state / "api.sock", Handlers(

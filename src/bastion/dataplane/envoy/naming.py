@@ -23,7 +23,7 @@ def route_table(key: ServerKey) -> str:
 
 
 def cluster(ref: BackendRef) -> str:
-    return f"outbound|{ref.port}||{ref.host}"
+    return f"outbound|{ref.port}|{ref.subset}|{ref.host}"
 
 
 def secret(credential: str) -> str:

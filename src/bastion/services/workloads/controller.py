@@ -4,8 +4,10 @@ Each Deployment gets `replicas` pods of its current template (named
 `<deployment>-<template hash>-<suffix>`); a new template (an edit, or `rollout restart`) brings
 new pods up before the old ones go. A pod leaving (scale down, rollout, delete) is first taken
 out of its Services' EndpointSlices, and stopped once the gateways hold that change, so no
-request is sent to a process that is gone. Pods live in memory (they end with `bastion serve`);
-EndpointSlices are stored, so that the build reads them like any other.
+request is sent to a process that is gone. Pods and EndpointSlices are stored, as Kubernetes
+keeps them: the build reads a pod's labels (which DestinationRule subsets select) and the
+slices like any other objects. Their processes end with `bastion serve`, and the next one
+removes what the previous left.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.api import selectors
+from bastion.managed import MANAGED_ANNOTATION
 from bastion.services.workloads.images import launch
 from bastion.services.workloads.pods import Pod
 from bastion.store import Store
@@ -54,7 +57,7 @@ class WorkloadController:
     _stopping: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def run(self) -> None:
-        self._remove_stale_slices()
+        self._remove_stale()
         try:
             while True:
                 self.reconcile()
@@ -81,6 +84,7 @@ class WorkloadController:
             pod.terminating = True
         for pod in self.pods.values():
             pod.tick(now)
+        self._write_pods()
         revision = self._write_slices()
         for pod in leaving:
             task = asyncio.get_running_loop().create_task(self._retire(pod, revision))
@@ -149,6 +153,7 @@ class WorkloadController:
             await self.distributed(revision, DISTRIBUTION_WAIT_S)
         await asyncio.to_thread(pod.stop)
         self.pods.pop((pod.namespace, pod.name), None)
+        self.store.delete([StoreKey("", "Pod", pod.namespace, pod.name)])
         self._addresses.discard(pod.address)
         log.info("pod %s/%s stopped", pod.namespace, pod.name)
 
@@ -204,17 +209,28 @@ class WorkloadController:
             "ports": ports,
         }
 
-    def _remove_stale_slices(self) -> None:
-        """Slices a previous `bastion serve` made name processes that are gone."""
+    def _write_pods(self) -> None:
+        """Store each pod as it is now (a status change is a write; most ticks change none)."""
+        changed = []
+        for pod in self.pods.values():
+            body = pod.body()
+            key = StoreKey("", "Pod", pod.namespace, pod.name)
+            old = self.store.get(key)
+            if old is None or _content(old.body) != _content(body):
+                changed.append((key, body))
+        if changed:
+            self.store.apply(changed)
+
+    def _remove_stale(self) -> None:
+        """Pods and slices a previous `bastion serve` made name processes that are gone."""
         stale = [o.key for o in self.store.select("discovery.k8s.io", "EndpointSlice")
                  if _ours(o.body)]
+        stale += [o.key for o in self.store.select("", "Pod")
+                  if MANAGED_ANNOTATION in (o.body.get("metadata", {}).get("annotations") or {})]
         if stale:
             self.store.delete(stale)
 
     # -- what `get` shows -----------------------------------------------------------------
-
-    def objects(self) -> list[dict[str, Any]]:
-        return [pod.body() for pod in self.pods.values()]
 
     def deployment_status(self, namespace: str, name: str) -> dict[str, Any]:
         mine = [p for p in self.pods.values()
@@ -238,5 +254,6 @@ def _ours(body: dict[str, Any]) -> bool:
 
 
 def _content(body: dict[str, Any]) -> Any:
+    meta = body.get("metadata", {})
     return {k: v for k, v in body.items() if k != "metadata"} | {
-        "labels": body.get("metadata", {}).get("labels")}
+        "labels": meta.get("labels"), "annotations": meta.get("annotations")}

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from bastion.managed import LOG_ANNOTATION
+from bastion.managed import LOG_ANNOTATION, MANAGED_ANNOTATION
 from bastion.services.workloads.images import Launch
 
 log = logging.getLogger("bastion")
@@ -140,7 +140,8 @@ class Pod:
             "metadata": {
                 "name": self.name, "namespace": self.namespace, "labels": dict(self.labels),
                 "creationTimestamp": _iso(self.created),
-                "annotations": {LOG_ANNOTATION: str(self.log_path)},
+                "annotations": {LOG_ANNOTATION: str(self.log_path),
+                                MANAGED_ANNOTATION: "a local process of bastion serve"},
                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
                                      "name": f"{self.owner}-{self.template_hash}"}]},
             "spec": {"containers": [{"name": self.container,

@@ -40,6 +40,14 @@ def _same_port(endpoint_name: str | None, service_name: str | None, only: bool) 
     return only and not (endpoint_name and service_name)
 
 
+def _labels(res: Resources, ref: core.ObjectReference | None) -> tuple[tuple[str, str], ...]:
+    """The labels of the pod an endpoint points at (what DestinationRule subsets select)."""
+    if ref is None or ref.kind != "Pod" or not ref.name:
+        return ()
+    pod = res.pods.get((ref.namespace or "", ref.name))
+    return tuple(sorted(pod.metadata.labels.items())) if pod is not None else ()
+
+
 def _from_endpoints(
     res: Resources, namespace: str, name: str, service_port: core.ServicePort
 ) -> list[Endpoint]:
@@ -50,7 +58,8 @@ def _from_endpoints(
             only = len(subset.ports) == 1
             for ep_port in subset.ports:
                 if _same_port(ep_port.name, service_port.name, only):
-                    out.extend(Endpoint(a.ip, ep_port.port) for a in subset.addresses)
+                    out.extend(Endpoint(a.ip, ep_port.port, _labels(res, a.target_ref))
+                               for a in subset.addresses)
     for (slice_ns, _), eps in sorted(res.endpoint_slices.items()):
         if slice_ns != namespace or eps.metadata.labels.get(core.SERVICE_NAME_LABEL) != name:
             continue
@@ -61,7 +70,8 @@ def _from_endpoints(
             for endpoint in eps.endpoints:
                 if endpoint.conditions.ready is False:
                     continue
-                out.extend(Endpoint(addr, sp.port) for addr in endpoint.addresses)
+                out.extend(Endpoint(addr, sp.port, _labels(res, endpoint.target_ref))
+                           for addr in endpoint.addresses)
     return sorted(set(out), key=lambda e: (e.address, e.port))
 
 
@@ -111,7 +121,8 @@ def _entry_endpoints(entry: istio.ServiceEntry, port: istio.ServicePort, host: s
     out = []
     for endpoint in entry.spec.endpoints:
         if endpoint.address:
-            out.append(Endpoint(endpoint.address, endpoint.ports.get(port.name or "", target)))
+            out.append(Endpoint(endpoint.address, endpoint.ports.get(port.name or "", target),
+                                tuple(sorted(endpoint.labels.items()))))
     return tuple(sorted(set(out), key=lambda e: (e.address, e.port)))
 
 

@@ -128,7 +128,7 @@ class _Translation:
     lookup: credentials.SecretLookup | None = None
     # VirtualServices naming each Gateway, oldest first, filled as Gateways are translated.
     _vs_index: dict[tuple[str, str], list[istio.VirtualService]] = field(default_factory=dict)
-    _dest_index: dict[str, list[tuple[ObjectRef, str]]] | None = None
+    _dest_index: dict[str, list[tuple[ObjectRef, str, str]]] | None = None
 
     def problem(self, entry: _Entry, field_path: str, code: str, message: str,
                 severity: Severity = Severity.ERROR) -> None:
@@ -644,19 +644,35 @@ class _Translation:
         return refs
 
     def _backend(self, ref: BackendRef) -> Backend | None:
-        backend = backends.resolve(self.res, ref)
+        backend = backends.resolve(self.res, replace(ref, subset=""))
+        if backend is not None:
+            backend = replace(backend, ref=ref)
         if backend is None:
-            for vs_ref, at in self._destination_index().get(ref.host, []):
+            for vs_ref, at, _ in self._destination_index().get(ref.host, []):
                 self.diagnostics.append(Diagnostic(
-                    vs_ref, at, "NotFound",
+                    vs_ref, f"{at}.host", "NotFound",
                     f"no Service or ServiceEntry for {ref.host} port {ref.port}; "
                     "requests routed there get 503", Severity.WARNING))
             return None
         rule = policies.rule_for(self.res.destination_rules.values(), ref.host,
                                  self.workload.namespace) if self.res.destination_rules else None
+        if ref.subset:
+            labels = policies.subset_labels(rule, ref.subset) if rule is not None else None
+            if labels is None:
+                for vs_ref, at, subset in self._destination_index().get(ref.host, []):
+                    if subset != ref.subset:
+                        continue
+                    self.diagnostics.append(Diagnostic(
+                        vs_ref, f"{at}.subset", "NotFound",
+                        f"no DestinationRule for {ref.host} defines subset {ref.subset}; "
+                        "requests routed there get 503", Severity.WARNING))
+                return None
+            backend = replace(backend, endpoints=tuple(
+                e for e in backend.endpoints
+                if all(dict(e.labels).get(k) == v for k, v in labels.items())))
         if rule is None:
             return backend
-        policy, tls = policies.policy(rule, ref.port)
+        policy, tls = policies.policy(rule, ref.port, ref.subset)
         if tls is not None:
             upstream = self._upstream_tls(rule, tls)
             if upstream is None:  # fail closed: no endpoint is sent to without its TLS
@@ -697,17 +713,19 @@ class _Translation:
         return policies.upstream_tls(tls, certificate.name if certificate else None,
                                      ca.name if ca else None)
 
-    def _destination_index(self) -> dict[str, list[tuple[ObjectRef, str]]]:
-        """Where each destination host is named, to point warnings at the right fields."""
+    def _destination_index(self) -> dict[str, list[tuple[ObjectRef, str, str]]]:
+        """Where each destination host is named (and with which subset), to point warnings at
+        the right fields."""
         if self._dest_index is None:
-            index: dict[str, list[tuple[ObjectRef, str]]] = defaultdict(list)
+            index: dict[str, list[tuple[ObjectRef, str, str]]] = defaultdict(list)
             for vs in self.res.virtual_services.values():
                 namespace = vs.metadata.namespace or "default"
                 ref = ObjectRef("VirtualService", namespace, vs.metadata.name)
                 for i, rule in enumerate(vs.spec.http):
                     for k, dest in enumerate(rule.route):
                         host = backends.qualify(dest.destination.host, namespace)
-                        index[host].append((ref, f"spec.http[{i}].route[{k}].destination.host"))
+                        index[host].append((ref, f"spec.http[{i}].route[{k}].destination",
+                                            dest.destination.subset or ""))
             self._dest_index = index
         return self._dest_index
 

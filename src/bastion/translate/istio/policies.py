@@ -67,24 +67,41 @@ class _Sections:
     tls: istio.ClientTLSSettings | None
 
 
-def _section(rule: istio.DestinationRule, port: int) -> _Sections:
-    """The rule's policy for `port`: the port-level settings' sections where they are set."""
-    top = rule.spec.traffic_policy
-    level = next((p for p in top.port_level_settings
-                  if p.port is not None and p.port.number == port), None) if top else None
+def _layers(policy: istio.TrafficPolicy | None, port: int) -> list[Any]:
+    """A traffic policy's sections for `port`, the port-level settings' first."""
+    if policy is None:
+        return []
+    level = next((p for p in policy.port_level_settings
+                  if p.port is not None and p.port.number == port), None)
+    return [level, policy] if level is not None else [policy]
+
+
+def _section(rule: istio.DestinationRule, port: int, subset: str = "") -> _Sections:
+    """The rule's policy for `port` (and `subset`): each section from the most specific place
+    that sets it: the subset's port-level settings, the subset's policy, the rule's port-level
+    settings, the rule's policy."""
+    chosen = next((s for s in rule.spec.subsets if s.name == subset), None) if subset else None
+    layers = (_layers(chosen.traffic_policy, port) if chosen else []) + _layers(
+        rule.spec.traffic_policy, port)
 
     def pick(name: str) -> Any:
-        own = getattr(level, name) if level is not None else None
-        return own if own is not None else (getattr(top, name) if top is not None else None)
+        return next((getattr(layer, name) for layer in layers
+                     if getattr(layer, name) is not None), None)
 
     return _Sections(pick("load_balancer"), pick("connection_pool"),
                      pick("outlier_detection"), pick("tls"))
 
 
-def policy(rule: istio.DestinationRule, port: int
+def subset_labels(rule: istio.DestinationRule, subset: str) -> dict[str, str] | None:
+    """The labels a subset selects, or None when the rule has no such subset."""
+    chosen = next((s for s in rule.spec.subsets if s.name == subset), None)
+    return dict(chosen.labels) if chosen is not None else None
+
+
+def policy(rule: istio.DestinationRule, port: int, subset: str = ""
            ) -> tuple[BackendPolicy, istio.ClientTLSSettings | None]:
     """The backend policy, and the TLS settings whose credentials the caller resolves."""
-    section = _section(rule, port)
+    section = _section(rule, port, subset)
     ref = ObjectRef("DestinationRule", rule.metadata.namespace or "", rule.metadata.name)
     balance, hash_key = Balance.ROUND_ROBIN, None
     lb = section.load_balancer

@@ -57,6 +57,7 @@ class Resources:
     secrets: dict[tuple[str, str], core.Secret] = field(default_factory=dict)
     services: dict[tuple[str, str], core.Service] = field(default_factory=dict)
     endpoints: dict[tuple[str, str], core.Endpoints] = field(default_factory=dict)
+    pods: dict[tuple[str, str], core.Pod] = field(default_factory=dict)
     endpoint_slices: dict[tuple[str, str], core.EndpointSlice] = field(default_factory=dict)
     # (namespace, name) of the VirtualServices naming each Gateway; tuples, not dicts, since a
     # Gateway is most often named by one or two.
@@ -83,6 +84,7 @@ class Resources:
             core.Secret: self.secrets,
             core.Service: self.services,
             core.Endpoints: self.endpoints,
+            core.Pod: self.pods,
             core.EndpointSlice: self.endpoint_slices,
         }
         return slots.get(model_type)

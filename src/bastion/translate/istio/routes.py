@@ -222,7 +222,7 @@ class RouteBuilder:
         first = backends[0].backend
         rule = policies.rule_for(self.res.destination_rules.values(), first.host,
                                  self.proxy_namespace)
-        return policies.policy(rule, first.port)[0].hash_key if rule is not None else None
+        return policies.policy(rule, first.port, first.subset)[0].hash_key if rule else None
 
     def _mirrors(self, vs: istio.VirtualService, ref: ObjectRef, at: str,
                  rule: istio.HTTPRoute) -> tuple[Mirror, ...]:
@@ -263,14 +263,11 @@ class RouteBuilder:
                               f"required: {dest.destination.host} does not have exactly one port",
                               Severity.ERROR)
                 port = 0
-            if dest.destination.subset:
-                self._problem(ref, f"{at}.route[{k}].destination.subset",
-                              "subsets are not implemented; the whole service is used")
             weight = dest.weight if dest.weight is not None else (
                 100 if len(destinations) == 1 else 0)
             headers = getattr(dest, "headers", None)
             backends.append(WeightedBackend(
-                backend=BackendRef(host, port),
+                backend=BackendRef(host, port, dest.destination.subset or ""),
                 weight=weight,
                 request_headers=_ops(headers.request if headers else None),
                 response_headers=_ops(headers.response if headers else None),

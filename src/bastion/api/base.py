@@ -8,6 +8,7 @@ memory of a slotted instance.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -63,3 +64,9 @@ class ObjectMeta:
     resource_version: str | None = None
     creation_timestamp: str | None = None
     uid: str | None = None
+
+
+def with_fields(model: T, **changes: Any) -> T:
+    """A copy of a model with some fields changed, checked like the model itself."""
+    copy: T = dataclasses.replace(model, **changes)  # type: ignore[type-var]
+    return copy

@@ -822,6 +822,10 @@ def refresh_routes(previous: IrResult, res: Resources, workload: Workload, optio
 
     A route edit at 10,000 hosts then costs what one server costs, plus the linear index work.
     """
+    for key in changed:
+        vs = res.virtual_services.get(key)
+        if vs is None or not vs.spec.hosts:
+            return None  # gone, or a delegate: which roots name it is not indexed
     translation = _Translation(res, workload, options, memo=memo or Memo())
     affected: set[tuple[str, str]] = set()
     now = _vs_gateways(res, changed)

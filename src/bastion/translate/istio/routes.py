@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -27,7 +27,7 @@ from bastion.ir.model import (
     StringMatch,
     WeightedBackend,
 )
-from bastion.translate.istio import policies
+from bastion.translate.istio import delegation, policies
 from bastion.translate.istio.backends import default_port, qualify
 from bastion.translate.istio.refs import gateway_refs
 from bastion.translate.istio.resources import Resources
@@ -74,24 +74,19 @@ class RouteBuilder:
                port: int) -> list[Route]:
         """The rules of `vs` for one Gateway's server on `port` (a match naming other gateways
         or another port is left out)."""
-        ref = ObjectRef("VirtualService", vs.metadata.namespace or "", vs.metadata.name)
         out: list[Route] = []
-        for i, rule in enumerate(vs.spec.http):
-            at = f"spec.http[{i}]"
+        for owner, ref, at, rule in self._rules(vs):
             self._warn_unimplemented(ref, at, rule)
-            if rule.delegate is not None:
-                self._problem(ref, f"{at}.delegate", "delegate is not supported; rule skipped")
-                continue
             if not validation.redirect_served(rule):
                 self._problem(ref, f"{at}.redirect.redirectCode",
                               "not a redirect code Envoy has; rule skipped")
                 continue
-            action = self._action(vs, ref, at, rule)
+            action = self._action(owner, ref, at, rule)
             fault = _fault(rule.fault) if rule.fault is not None else None
             cors = _cors(rule.cors_policy) if rule.cors_policy is not None else None
             matches = rule.match or [istio.HTTPMatchRequest()]
             for j, match in enumerate(matches):
-                if match.gateways and not binds(vs, match.gateways, gw_namespace, gw_name):
+                if match.gateways and not binds(owner, match.gateways, gw_namespace, gw_name):
                     continue
                 if match.port and match.port != port:
                     continue
@@ -110,6 +105,33 @@ class RouteBuilder:
             if any(is_catch_all(r) for r in out):
                 break  # Istio drops rules after a catch-all: they could never match
         return out
+
+    def _rules(self, vs: istio.VirtualService
+               ) -> Iterator[tuple[istio.VirtualService, ObjectRef, str, istio.HTTPRoute]]:
+        """(the VirtualService a rule comes from, its reference, the rule's field, the rule):
+        the rules of `vs`, a `delegate` replaced by the delegate's rules merged under it."""
+        ref = ObjectRef("VirtualService", vs.metadata.namespace or "", vs.metadata.name)
+        for i, rule in enumerate(vs.spec.http):
+            at = f"spec.http[{i}]"
+            if rule.delegate is None:
+                yield vs, ref, at, rule
+                continue
+            self.depends_on_others = True  # the delegate may change on its own
+            target = delegation.delegate_of(self.res.virtual_services, vs, rule)
+            if target is None or target.spec.hosts:
+                what = "not found" if target is None else "not a delegate (it has hosts)"
+                self._problem(ref, f"{at}.delegate", f"VirtualService {what}; rule skipped")
+                continue
+            target_ref = ObjectRef("VirtualService", target.metadata.namespace or "",
+                                   target.metadata.name)
+            for j, sub in enumerate(target.spec.http):
+                merged = delegation.merge(rule, sub) if sub.delegate is None else None
+                if merged is None:
+                    self._problem(target_ref, f"spec.http[{j}].match",
+                                  f"conflicts with every match of {ref} {at} (or delegates "
+                                  "again); rule skipped")
+                    continue
+                yield target, target_ref, f"spec.http[{j}]", merged
 
     def _problem(self, ref: ObjectRef, field: str, message: str,
                  severity: Severity = Severity.WARNING) -> None:

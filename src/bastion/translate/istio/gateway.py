@@ -158,7 +158,7 @@ class _Translation:
         return GatewayConfig(
             listeners=tuple(listeners),
             backends=tuple(b for b in (self._backend(r) for r in sorted(
-                used, key=lambda r: (r.host, r.port))) if b is not None),
+                used, key=lambda r: (r.host, r.port, r.subset))) if b is not None),
             tls_credentials=tuple(sorted(self.tls_credentials.values(), key=lambda c: c.name)),
             ca_credentials=tuple(sorted(self.ca_credentials.values(), key=lambda c: c.name)),
         )
@@ -872,7 +872,7 @@ def refresh_routes(previous: IrResult, res: Resources, workload: Workload, optio
     if counts is not previous.backend_refs or dangling:
         known = {b.ref: b for b in previous.config.backends}
         resolved = []
-        for ref in sorted(counts, key=lambda r: (r.host, r.port)):
+        for ref in sorted(counts, key=lambda r: (r.host, r.port, r.subset)):
             backend = known.get(ref) or translation._backend(ref)
             if backend is not None:
                 resolved.append(backend)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bastion.cli.demo import HELLOWORLD
 from tests.e2e.harness import TEAPOT, Backend, Bastion, make_leaf, make_root
 from tests.e2e.test_task_single_host import CURL_418, GATEWAY, VIRTUAL_SERVICE, apply_httpbin_sample
 
@@ -66,47 +67,8 @@ spec:
 EOF
 """
 
-HELLO_SERVICE_AND_DEPLOYMENT = """cat <<EOF | bastion apply -f -
-apiVersion: v1
-kind: Service
-metadata:
-  name: helloworld-v1
-  labels:
-    app: helloworld-v1
-spec:
-  ports:
-  - name: http
-    port: 5000
-  selector:
-    app: helloworld-v1
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: helloworld-v1
-spec:
-  replicas: 1
-  selector:
-    matchLabels:
-      app: helloworld-v1
-      version: v1
-  template:
-    metadata:
-      labels:
-        app: helloworld-v1
-        version: v1
-    spec:
-      containers:
-      - name: helloworld
-        image: istio/examples-helloworld-v1
-        resources:
-          requests:
-            cpu: "100m"
-        imagePullPolicy: IfNotPresent #Always
-        ports:
-        - containerPort: 5000
-EOF
-"""
+# The task's helloworld-v1 Service and Deployment, as `bastion demo` runs them.
+HELLO_SERVICE_AND_DEPLOYMENT = HELLOWORLD
 
 MUTUAL = GATEWAY.replace("mode: SIMPLE", "mode: MUTUAL")
 

@@ -20,6 +20,13 @@ def _deployment(target: str, name: str | None) -> str:
     return chosen
 
 
+def _patch(state: State, deployment: str, change: dict[str, object]) -> None:
+    answer = state.call({"op": "patch", "kind": "deployment", "name": deployment,
+                         "namespace": state.ns, **change})
+    if not answer.get("ok"):
+        fail(answer.get("error") or f"deployment.apps/{deployment} not changed")
+
+
 @click.command()
 @click.argument("target")
 @click.argument("name", required=False)
@@ -29,10 +36,7 @@ def _deployment(target: str, name: str | None) -> str:
 def scale(state: State, target: str, name: str | None, replicas: int) -> None:
     """Set a Deployment's replicas."""
     deployment = _deployment(target, name)
-    answer = state.call({"op": "patch", "kind": "deployment", "name": deployment,
-                         "namespace": state.ns, "replicas": replicas})
-    if not answer.get("ok"):
-        fail(answer.get("error", "scale failed"))
+    _patch(state, deployment, {"replicas": replicas})
     click.echo(f"deployment.apps/{deployment} scaled")
 
 
@@ -49,10 +53,7 @@ def rollout() -> None:
 def restart(state: State, target: str, name: str | None) -> None:
     """Replace a Deployment's pods with new ones, new ones first."""
     deployment = _deployment(target, name)
-    answer = state.call({"op": "patch", "kind": "deployment", "name": deployment,
-                         "namespace": state.ns, "restart": True})
-    if not answer.get("ok"):
-        fail(answer.get("error", "restart failed"))
+    _patch(state, deployment, {"restart": True})
     click.echo(f"deployment.apps/{deployment} restarted")
 
 

@@ -265,6 +265,7 @@ class Endpoint:
     address: str
     port: int
     labels: tuple[tuple[str, str], ...] = ()  # the pod's (or ServiceEntry endpoint's)
+    weight: int = 0  # a ServiceEntry endpoint's share among its locality; 0: equal shares
 
 
 class Balance(StrEnum):

@@ -149,7 +149,14 @@ def build_load_assignment(backend: Backend) -> endpoint_pb2.ClusterLoadAssignmen
     return endpoint_pb2.ClusterLoadAssignment(
         cluster_name=naming.cluster(backend.ref),
         endpoints=[endpoint_components_pb2.LocalityLbEndpoints(lb_endpoints=[
-            endpoint_components_pb2.LbEndpoint(endpoint=endpoint_components_pb2.Endpoint(
-                address=socket_address(e.address, e.port)))
-            for e in backend.endpoints])] if backend.endpoints else [],
+            _lb_endpoint(e.address, e.port, e.weight) for e in backend.endpoints])]
+        if backend.endpoints else [],
     )
+
+
+def _lb_endpoint(address: str, port: int, weight: int) -> endpoint_components_pb2.LbEndpoint:
+    out = endpoint_components_pb2.LbEndpoint(endpoint=endpoint_components_pb2.Endpoint(
+        address=socket_address(address, port)))
+    if weight:
+        out.load_balancing_weight.value = weight
+    return out

@@ -122,7 +122,7 @@ def _entry_endpoints(entry: istio.ServiceEntry, port: istio.ServicePort, host: s
     for endpoint in entry.spec.endpoints:
         if endpoint.address:
             out.append(Endpoint(endpoint.address, endpoint.ports.get(port.name or "", target),
-                                tuple(sorted(endpoint.labels.items()))))
+                                tuple(sorted(endpoint.labels.items())), endpoint.weight or 0))
     return tuple(sorted(set(out), key=lambda e: (e.address, e.port)))
 
 

@@ -302,7 +302,8 @@ class _Translation:
         """The `tls` rules of the VirtualServices bound to a passthrough server, one route per
         match, with the SNI names the match and the server's hosts have in common."""
         gw = entry.gateway.metadata
-        builder = RouteBuilder(self.res, self.diagnostics, self.workload.namespace)
+        builder = RouteBuilder(self.res, self.diagnostics, self.workload.namespace,
+                               client_port=self.options.bind_port)
         port = entry.server.port.number
         out: list[TlsRoute] = []
         for vs in self._bound_to(gw.namespace or "", gw.name):
@@ -354,7 +355,8 @@ class _Translation:
         """The first VirtualService `tcp` rule that applies to the server (its match names the
         server's port, or it has none), from the VirtualServices bound to the server's hosts."""
         gw = entry.gateway.metadata
-        builder = RouteBuilder(self.res, self.diagnostics, self.workload.namespace)
+        builder = RouteBuilder(self.res, self.diagnostics, self.workload.namespace,
+                               client_port=self.options.bind_port)
         port = entry.server.port.number
         for vs in self._bound_to(gw.namespace or "", gw.name):
             names = [name for _, name in map(hosts.split_namespace, entry.server.hosts)]
@@ -584,7 +586,8 @@ class _Translation:
                       ) -> list[tuple[str, list[Route]]]:
         """Routes of every VirtualService bound to this server, per intersecting host."""
         gw = entry.gateway.metadata
-        builder = RouteBuilder(self.res, self.diagnostics, self.workload.namespace)
+        builder = RouteBuilder(self.res, self.diagnostics, self.workload.namespace,
+                               client_port=self.options.bind_port)
         out: list[tuple[str, list[Route]]] = []
         for vs in self._bound_to(gw.namespace or "", gw.name):
             vs_ns = vs.metadata.namespace or "default"
@@ -609,7 +612,8 @@ class _Translation:
         """A VirtualService's routes for one Gateway, reused while the object is the same and
         no destination needed a Service's default port (which other objects decide)."""
         def compute() -> tuple[list[Route], list[Diagnostic], bool]:
-            scratch = RouteBuilder(self.res, [], self.workload.namespace)
+            scratch = RouteBuilder(self.res, [], self.workload.namespace,
+                                   client_port=self.options.bind_port)
             routes = scratch.routes(vs, namespace, name, port)
             return routes, scratch.diagnostics, scratch.depends_on_others
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -69,6 +69,8 @@ class RouteBuilder:
     # The routes depend on objects other than the VirtualService (a Service's default port, a
     # DestinationRule's hash key): they are made again on every translation.
     depends_on_others: bool = False
+    # Where clients reach a gateway port (`--port-map`), for redirects that keep the port.
+    client_port: Callable[[int], int] = lambda port: port
 
     def routes(self, vs: istio.VirtualService, gw_namespace: str, gw_name: str,
                port: int) -> list[Route]:
@@ -81,7 +83,7 @@ class RouteBuilder:
                 self._problem(ref, f"{at}.redirect.redirectCode",
                               "not a redirect code Envoy has; rule skipped")
                 continue
-            action = self._action(owner, ref, at, rule)
+            action = self._action(owner, ref, at, rule, port)
             fault = _fault(rule.fault) if rule.fault is not None else None
             cors = _cors(rule.cors_policy) if rule.cors_policy is not None else None
             matches = rule.match or [istio.HTTPMatchRequest()]
@@ -138,9 +140,6 @@ class RouteBuilder:
         self.diagnostics.append(Diagnostic(ref, field, "NotImplemented", message, severity))
 
     def _warn_unimplemented(self, ref: ObjectRef, at: str, rule: istio.HTTPRoute) -> None:
-        if rule.redirect is not None and rule.redirect.derive_port:
-            self._problem(ref, f"{at}.redirect.derivePort", "not implemented by bastion; the "
-                          "redirect keeps the request's port unless port is set")
         retries = rule.retries
         if retries is not None and retries.retry_remote_localities is not None:
             self._problem(ref, f"{at}.retries.retryRemoteLocalities",
@@ -196,11 +195,15 @@ class RouteBuilder:
         return tuple(conditions), tuple(codes)
 
     def _action(self, vs: istio.VirtualService, ref: ObjectRef, at: str,
-                rule: istio.HTTPRoute) -> Action:
+                rule: istio.HTTPRoute, port: int) -> Action:
         if rule.redirect is not None:
             r = rule.redirect
-            return Redirect(path=r.uri, authority=r.authority, scheme=r.scheme, port=r.port,
-                            code=r.redirect_code or 301, prefix=r.prefix_rewrite)
+            # Istio's FROM_REQUEST_PORT: the port the request came to (the routes are made per
+            # server port); FROM_PROTOCOL_DEFAULT: none, the scheme's default.
+            derived = self.client_port(port) if r.derive_port == "FROM_REQUEST_PORT" else None
+            return Redirect(path=r.uri, authority=r.authority, scheme=r.scheme,
+                            port=r.port or derived, code=r.redirect_code or 301,
+                            prefix=r.prefix_rewrite)
         if rule.direct_response is not None:
             body = rule.direct_response.body
             content: str | bytes | None = None

@@ -52,3 +52,12 @@ def test_cli_and_rotation_under_load_smoke(tmp_path: Path) -> None:
     run("bench.rotation_load", "--runs", "1", "--out", str(loaded))
     runs = json.loads(loaded.read_text())["runs"]
     assert len(runs) == 1 and runs[0]["handshakes"] > 0
+
+
+def test_features_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "features.json"
+    run("bench.features", "--seconds", "1", "--repeat", "1", "--variants", "plain", "cors",
+        "--out", str(out))
+    report = json.loads(out.read_text())
+    assert set(report["results"]) == {"plain", "cors"}
+    assert all(r["rps"] > 0 for r in report["results"].values())

@@ -21,7 +21,7 @@ from bastion.clock import utc_now
 from bastion.dataplane.envoy import naming
 from bastion.dataplane.envoy.cache import InconsistentSnapshot, SnapshotCache
 from bastion.dataplane.envoy.cluster import build_cluster, build_load_assignment
-from bastion.dataplane.envoy.listener import listener_groups, shared_servers
+from bastion.dataplane.envoy.listener import listener_groups, route_filters, shared_servers
 from bastion.dataplane.envoy.resources import CLUSTER, ENDPOINT, ROUTE, SECRET, to_xds
 from bastion.dataplane.envoy.route import build_route_configuration
 from bastion.dataplane.envoy.secret import build_ca_secret, build_tls_secret
@@ -47,14 +47,20 @@ def render(previous: Snapshot | None, gateway: GatewayBuild, generation: int,
     now = now or utc_now()
     delta, config = gateway.delta, gateway.ir.config
     shared = previous.annotation("shared", {}) if previous is not None else {}
+    filters = previous.annotation("filters", {}) if previous is not None else {}
     if delta is not None and any(s.key in shared for s in delta.servers):
         delta = None  # a changed server shares its route table: render that table whole
+    if delta is not None and any(route_filters((s,)) != filters.get(s.key, ())
+                                 for s in delta.servers):
+        delta = None  # its routes now need (or no longer need) CORS or faults: a new chain
     if previous is None or delta is None:
         snapshot = build_snapshot(to_xds(config, memo, now), generation, memo)
         shared = {k: v for listener in config.listeners
                   for k, v in shared_servers(listener_groups(listener, memo)).items()}
+        filters = {s.key: route_filters((s,)) for listener in config.listeners
+                   for s in listener.servers}
         memo.advance()
-        return snapshot.annotate("shared", shared)
+        return snapshot.annotate("shared", shared).annotate("filters", filters)
     snapshot = previous.with_generation(generation)
     if delta.credentials:
         updates, removed = {}, []

@@ -82,3 +82,41 @@ def test_route_edit_of_servers_sharing_a_chain_renders_their_table_whole() -> No
     whole = build(None, inputs, 6, [DEFAULT], Options())
     assert hashes(render(first, fast.gateways[DEFAULT], 6, Memo())) == hashes(
         render(None, whole.gateways[DEFAULT], 6, Memo()))
+
+
+def test_a_route_that_starts_using_cors_renders_its_chain_with_the_filter() -> None:
+    """A chain carries the CORS (and fault) filter only while one of its routes needs it: a
+    route edit that adds a CORS policy is rendered whole, so the listener gains the filter."""
+    from envoy.extensions.filters.network.http_connection_manager.v3 import (
+        http_connection_manager_pb2 as hcm_pb2,
+    )
+
+    from bastion.build import Inputs
+    from bastion.dataplane.envoy.driver import render
+    from bastion.dataplane.envoy.resources import LISTENER
+    from bastion.memo import Memo
+    from tests.unit.build.test_build import gateway, hashes, routes
+
+    def filters(snapshot) -> list[str]:  # type: ignore[no-untyped-def]
+        (listener,) = snapshot.of(LISTENER).values()
+        hcm = hcm_pb2.HttpConnectionManager()
+        listener.message.filter_chains[0].filters[0].typed_config.Unpack(hcm)
+        return [f.name for f in hcm.http_filters]
+
+    inputs = Inputs()
+    for i, raw in enumerate([secret("a", 1, "a.example.com"),
+                             gateway("gw-a", {"istio": "ingressgateway"}, "a.example.com", "a"),
+                             routes("a", "a.example.com", "gw-a", "A")]):
+        put(inputs, raw, i + 1)
+    before = build(None, inputs, 4, [DEFAULT], Options())
+    first = render(None, before.gateways[DEFAULT], 4, Memo())
+    assert filters(first) == ["envoy.filters.http.router"]
+    with_cors = routes("a", "a.example.com", "gw-a", "A")
+    with_cors["spec"]["http"][0]["corsPolicy"] = {"allowOrigins": [{"exact": "https://x.y"}]}
+    key = put(inputs, with_cors, 5)
+    fast = build(before, inputs, 5, [DEFAULT], Options(), {key})
+    assert fast.gateways[DEFAULT].delta is not None and fast.gateways[DEFAULT].delta.servers
+    rendered = render(first, fast.gateways[DEFAULT], 5, Memo())
+    assert filters(rendered) == ["envoy.filters.http.cors", "envoy.filters.http.router"]
+    whole = build(None, inputs, 5, [DEFAULT], Options())
+    assert hashes(rendered) == hashes(render(None, whole.gateways[DEFAULT], 5, Memo()))

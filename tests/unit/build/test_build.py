@@ -122,3 +122,31 @@ def test_other_changes_and_new_groups_are_built_whole() -> None:
     assert grown.gateways[DEFAULT].delta == Delta() and grown.gateways[third].delta is None
     assert build(grown, inputs, 8, [DEFAULT], Options(port_map=((443, 8443),)),
                  set()).gateways[DEFAULT].delta is None
+
+
+def test_a_delegate_edit_reaches_the_routes_of_its_root() -> None:
+    """A delegate names no Gateway, so the VirtualService short path cannot find the servers
+    its root feeds: an edit of it (or of a former delegate) translates everything."""
+    inputs = Inputs()
+    root = routes("root", "a.example.com", "gw-a", "unused")
+    root["spec"]["http"] = [{"match": [{"uri": {"prefix": "/api"}}],
+                             "delegate": {"name": "api"}}]
+
+    def delegate(body: str) -> dict[str, Any]:
+        return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                "metadata": {"name": "api", "namespace": "default"},
+                "spec": {"http": [{"directResponse": {"status": 200,
+                                                       "body": {"string": body}}}]}}
+
+    for i, raw in enumerate([secret("a", 1, "a.example.com"),
+                             gateway("gw-a", {"istio": "ingressgateway"}, "a.example.com", "a"),
+                             root, delegate("first")]):
+        put(inputs, raw, i + 1)
+    before = build(None, inputs, 5, [DEFAULT], Options())
+    key = put(inputs, delegate("second"), 6)
+    after = build(before, inputs, 6, [DEFAULT], Options(), {key})
+    whole = build(None, inputs, 6, [DEFAULT], Options())
+    assert after.gateways[DEFAULT].ir.config == whole.gateways[DEFAULT].ir.config
+    bodies = [r.action.body for li in after.gateways[DEFAULT].ir.config.listeners
+              for s in li.servers for v in s.virtual_hosts for r in v.routes]
+    assert bodies == ["second"]

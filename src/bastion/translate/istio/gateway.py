@@ -828,8 +828,9 @@ def refresh_routes(previous: IrResult, res: Resources, workload: Workload, optio
     """
     for key in changed:
         vs = res.virtual_services.get(key)
-        if vs is None or not vs.spec.hosts:
-            return None  # gone, or a delegate: which roots name it is not indexed
+        was_delegate = key in previous.vs_gateways and not previous.vs_gateways[key]
+        if was_delegate or (vs is not None and not vs.spec.hosts):
+            return None  # a delegate (before or now): which roots name it is not indexed
     translation = _Translation(res, workload, options, memo=memo or Memo())
     affected: set[tuple[str, str]] = set()
     now = _vs_gateways(res, changed)

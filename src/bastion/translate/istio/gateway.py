@@ -268,8 +268,9 @@ class _Translation:
                 self.problem(entry, f"{entry.at}.port.name", "DuplicatePortName",
                              f"port name {server.port.name} is not unique; server skipped")
                 continue
+            chain_sni = () if "*" in sni else tuple(sni)  # `*`: the chain for any name
             if passthrough:
-                made = Server(key=key, sni=() if "*" in sni else tuple(sni), tls=None,
+                made = Server(key=key, sni=chain_sni, tls=None,
                               virtual_hosts=(), sources=(entry.ref,), name=server.name or "",
                               passthrough=self._tls_routes(entry))
             elif streams:
@@ -282,14 +283,14 @@ class _Translation:
                 policy = self._tls_policy(entry)
                 if policy is None:
                     continue
-                made = Server(key=key, sni=() if "*" in sni else tuple(sni), tls=policy,
+                made = Server(key=key, sni=chain_sni, tls=policy,
                               virtual_hosts=(), sources=(entry.ref,), name=server.name or "",
                               passthrough=routes)
             else:
                 policy = self._tls_policy(entry)
                 if policy is None:
                     continue
-                made = Server(key=key, sni=() if "*" in sni else tuple(sni), tls=policy,
+                made = Server(key=key, sni=chain_sni, tls=policy,
                               virtual_hosts=self._tls_virtual_hosts(entry),
                               sources=(entry.ref,), name=server.name or "")
             for h in sni:
@@ -302,15 +303,12 @@ class _Translation:
         """The `tls` rules of the VirtualServices bound to a passthrough server, one route per
         match, with the SNI names the match and the server's hosts have in common."""
         gw = entry.gateway.metadata
-        builder = RouteBuilder(self.res, self.diagnostics, self.workload.namespace,
-                               client_port=self.options.bind_port)
+        builder = self._route_builder(self.diagnostics)
         port = entry.server.port.number
         out: list[TlsRoute] = []
         for vs in self._bound_to(gw.namespace or "", gw.name):
             ref = ObjectRef("VirtualService", vs.metadata.namespace or "", vs.metadata.name)
-            vs_ns = vs.metadata.namespace or "default"
-            allowed = [name for ns, name in map(hosts.split_namespace, entry.server.hosts)
-                       if ns in ("*", vs_ns) or (ns == "." and vs_ns == gw.namespace)]
+            allowed = self._hosts_for(entry, entry.server.hosts, vs)
             for i, rule in enumerate(vs.spec.tls):
                 at = f"spec.tls[{i}]"
                 for match in rule.match:
@@ -355,11 +353,10 @@ class _Translation:
         """The first VirtualService `tcp` rule that applies to the server (its match names the
         server's port, or it has none), from the VirtualServices bound to the server's hosts."""
         gw = entry.gateway.metadata
-        builder = RouteBuilder(self.res, self.diagnostics, self.workload.namespace,
-                               client_port=self.options.bind_port)
+        builder = self._route_builder(self.diagnostics)
         port = entry.server.port.number
         for vs in self._bound_to(gw.namespace or "", gw.name):
-            names = [name for _, name in map(hosts.split_namespace, entry.server.hosts)]
+            names = self._hosts_for(entry, entry.server.hosts, vs)
             if not any(hosts.intersect(n, h) for n in names for h in vs.spec.hosts):
                 continue
             ref = ObjectRef("VirtualService", vs.metadata.namespace or "", vs.metadata.name)
@@ -586,17 +583,11 @@ class _Translation:
                       ) -> list[tuple[str, list[Route]]]:
         """Routes of every VirtualService bound to this server, per intersecting host."""
         gw = entry.gateway.metadata
-        builder = RouteBuilder(self.res, self.diagnostics, self.workload.namespace,
-                               client_port=self.options.bind_port)
+        builder = self._route_builder(self.diagnostics)
         out: list[tuple[str, list[Route]]] = []
         for vs in self._bound_to(gw.namespace or "", gw.name):
-            vs_ns = vs.metadata.namespace or "default"
             matched: list[str] = []
-            for server_host in server_hosts:
-                allowed_ns, name = hosts.split_namespace(server_host)
-                if allowed_ns not in ("*", vs_ns) and not (
-                        allowed_ns == "." and vs_ns == gw.namespace):
-                    continue
+            for name in self._hosts_for(entry, server_hosts, vs):
                 for vs_host in vs.spec.hosts:
                     both = hosts.intersect(name, vs_host)
                     if both is not None and both not in matched:
@@ -607,13 +598,26 @@ class _Translation:
                                         entry.server.port.number)) for h in matched)
         return out
 
+    @staticmethod
+    def _hosts_for(entry: _Entry, server_hosts: list[str], vs: istio.VirtualService
+                   ) -> list[str]:
+        """The server's host names a VirtualService may bind: `ns/host` admits VirtualServices
+        of namespace `ns` only (`*`: any, `.`: the Gateway's own)."""
+        vs_ns = vs.metadata.namespace or "default"
+        gw_ns = entry.gateway.metadata.namespace
+        return [name for ns, name in map(hosts.split_namespace, server_hosts)
+                if ns in ("*", vs_ns) or (ns == "." and vs_ns == gw_ns)]
+
+    def _route_builder(self, diagnostics: list[Diagnostic]) -> RouteBuilder:
+        return RouteBuilder(self.res, diagnostics, self.workload.namespace,
+                            client_port=self.options.bind_port)
+
     def _routes(self, builder: RouteBuilder, vs: istio.VirtualService, namespace: str,
                 name: str, port: int) -> list[Route]:
         """A VirtualService's routes for one Gateway, reused while the object is the same and
         no destination needed a Service's default port (which other objects decide)."""
         def compute() -> tuple[list[Route], list[Diagnostic], bool]:
-            scratch = RouteBuilder(self.res, [], self.workload.namespace,
-                                   client_port=self.options.bind_port)
+            scratch = self._route_builder([])
             routes = scratch.routes(vs, namespace, name, port)
             return routes, scratch.diagnostics, scratch.depends_on_others
 

@@ -13,6 +13,11 @@ def iso(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime(ISO_UTC)
 
 
+def iso_epoch(epoch: float) -> str:
+    """An instant given in seconds since the epoch (`time.time()`)."""
+    return iso(datetime.fromtimestamp(epoch, UTC))
+
+
 def utc_now() -> str:
     return iso(datetime.now(UTC))
 

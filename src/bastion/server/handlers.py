@@ -11,7 +11,7 @@ from bastion.dataplane.envoy.driver import EnvoyDataPlane
 from bastion.dataplane.envoy.supervisor import EnvoySupervisor
 from bastion.diag import ObjectRef
 from bastion.errors import BadRequest
-from bastion.services import status
+from bastion.services import gateway_objects, status
 from bastion.services.objects import ObjectService
 from bastion.services.pipeline import Pipeline
 from bastion.translate.istio import Options
@@ -106,11 +106,8 @@ class Handlers:
 
     async def op_env(self, request: dict[str, Any]) -> dict[str, Any]:
         options = self.options
-        host = options.bind_address
-        if host in ("0.0.0.0", "::", ""):
-            host = "127.0.0.1"
         return {"ok": True, "env": {
-            "INGRESS_HOST": host,
+            "INGRESS_HOST": gateway_objects.address(options),
             "INGRESS_PORT": str(options.bind_port(80)),
             "SECURE_INGRESS_PORT": str(options.bind_port(443)),
             "TCP_INGRESS_PORT": str(options.bind_port(31400)),

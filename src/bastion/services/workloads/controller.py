@@ -167,12 +167,9 @@ class WorkloadController:
             if body is not None:
                 wanted[StoreKey("discovery.k8s.io", "EndpointSlice", service.key.namespace,
                                 body["metadata"]["name"])] = body
-        changed = [(k, b) for k, b in wanted.items()
-                   if (old := self.store.get(k)) is None or _content(old.body) != _content(b)]
+        self._store_changed(wanted)
         gone = [o.key for o in self.store.select("discovery.k8s.io", "EndpointSlice")
                 if _ours(o.body) and o.key not in wanted]
-        if changed:
-            self.store.apply(changed)
         if gone:
             self.store.delete(gone)
         return self.store.revision
@@ -211,13 +208,14 @@ class WorkloadController:
 
     def _write_pods(self) -> None:
         """Store each pod as it is now (a status change is a write; most ticks change none)."""
-        changed = []
-        for pod in self.pods.values():
-            body = pod.body()
-            key = StoreKey("", "Pod", pod.namespace, pod.name)
-            old = self.store.get(key)
-            if old is None or _content(old.body) != _content(body):
-                changed.append((key, body))
+        self._store_changed({StoreKey("", "Pod", p.namespace, p.name): p.body()
+                             for p in self.pods.values()})
+
+    def _store_changed(self, wanted: dict[StoreKey, dict[str, Any]]) -> None:
+        """Write the objects whose content differs from the stored one (each write is a
+        build)."""
+        changed = [(k, b) for k, b in wanted.items()
+                   if (old := self.store.get(k)) is None or _content(old.body) != _content(b)]
         if changed:
             self.store.apply(changed)
 

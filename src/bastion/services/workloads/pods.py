@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from bastion.clock import iso_epoch
 from bastion.managed import LOG_ANNOTATION, MANAGED_ANNOTATION
 from bastion.services.workloads.images import Launch
 
@@ -128,7 +129,7 @@ class Pod:
                                                  "message": self.launch.problem}}
             phase = "Pending"
         elif self.process is not None:
-            state = {"running": {"startedAt": _iso(self.started_at)}}
+            state = {"running": {"startedAt": iso_epoch(self.started_at)}}
             phase = "Running"
         else:
             state = {"waiting": {"reason": "CrashLoopBackOff", "message": self.last_exit}}
@@ -139,7 +140,7 @@ class Pod:
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {
                 "name": self.name, "namespace": self.namespace, "labels": dict(self.labels),
-                "creationTimestamp": _iso(self.created),
+                "creationTimestamp": iso_epoch(self.created),
                 "annotations": {LOG_ANNOTATION: str(self.log_path),
                                 MANAGED_ANNOTATION: "a local process of bastion serve"},
                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
@@ -152,7 +153,3 @@ class Pod:
                        "containerStatuses": [{"name": self.container, "ready": self.ready,
                                               "restartCount": self.restarts, "state": state}]},
         }
-
-
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

@@ -144,6 +144,8 @@ class Forward:
     retry_status_codes: tuple[int, ...] = (503,)
     per_try_timeout_ms: int = 0
     retry_backoff_ms: int = 0  # 0: Envoy's default (25 ms)
+    retry_other_hosts: bool = True  # a retry avoids the hosts already tried
+    retry_other_localities: bool = False  # a retry moves on to priorities not tried yet
     rewrite_prefix: str | None = None
     rewrite_regex: tuple[str, str] | None = None  # (RE2 pattern, substitution)
     rewrite_authority: str | None = None

@@ -8,6 +8,9 @@ from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.http.cors.v3 import cors_pb2
 from envoy.extensions.filters.http.fault.v3 import fault_pb2 as http_fault_pb2
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
+from envoy.extensions.retry.priority.previous_priorities.v3 import (
+    previous_priorities_config_pb2,
+)
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from envoy.type.v3 import percent_pb2
 from google.protobuf import wrappers_pb2
@@ -230,10 +233,16 @@ def _route_action(forward: Forward) -> rc.RouteAction:
             num_retries=u32(forward.retry_attempts),
             host_selection_retry_max_attempts=5,
             retriable_status_codes=list(forward.retry_status_codes),
-            retry_host_predicate=[rc.RetryPolicy.RetryHostPredicate(
-                name="envoy.retry_host_predicates.previous_hosts",
-                typed_config=typed(previous_hosts_pb2.PreviousHostsPredicate()))],
         )
+        if forward.retry_other_hosts:
+            policy.retry_host_predicate.append(rc.RetryPolicy.RetryHostPredicate(
+                name="envoy.retry_host_predicates.previous_hosts",
+                typed_config=typed(previous_hosts_pb2.PreviousHostsPredicate())))
+        if forward.retry_other_localities:
+            # Istio's choice: the priority load is recomputed every second attempt.
+            policy.retry_priority.name = "envoy.retry_priorities.previous_priorities"
+            policy.retry_priority.typed_config.CopyFrom(typed(
+                previous_priorities_config_pb2.PreviousPrioritiesConfig(update_frequency=2)))
         if forward.per_try_timeout_ms:
             policy.per_try_timeout.CopyFrom(ms(forward.per_try_timeout_ms))
         if forward.retry_backoff_ms:

@@ -140,13 +140,6 @@ class RouteBuilder:
         self.diagnostics.append(Diagnostic(ref, field, "NotImplemented", message, severity))
 
     def _warn_unimplemented(self, ref: ObjectRef, at: str, rule: istio.HTTPRoute) -> None:
-        retries = rule.retries
-        if retries is not None and retries.retry_remote_localities is not None:
-            self._problem(ref, f"{at}.retries.retryRemoteLocalities",
-                          "localities are a mesh setting; ignored")
-        if retries is not None and retries.retry_ignore_previous_hosts is False:
-            self._problem(ref, f"{at}.retries.retryIgnorePreviousHosts",
-                          "not implemented by bastion: retries always avoid the hosts tried")
         for j, match in enumerate(rule.match):
             if match.stat_prefix:
                 self._problem(ref, f"{at}.match[{j}].statPrefix",
@@ -219,7 +212,10 @@ class RouteBuilder:
         if rule.retries is not None:
             forward = replace(forward, retry_attempts=rule.retries.attempts,
                               per_try_timeout_ms=duration_ms(rule.retries.per_try_timeout),
-                              retry_backoff_ms=duration_ms(rule.retries.backoff))
+                              retry_backoff_ms=duration_ms(rule.retries.backoff),
+                              retry_other_hosts=rule.retries.retry_ignore_previous_hosts
+                              is not False,
+                              retry_other_localities=bool(rule.retries.retry_remote_localities))
             if rule.retries.retry_on:
                 conditions, codes = self._retry_on(ref, f"{at}.retries.retryOn",
                                                    rule.retries.retry_on)

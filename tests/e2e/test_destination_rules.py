@@ -5,6 +5,7 @@ backend that requires a client certificate, whose rotation works like the gatewa
 from __future__ import annotations
 
 import http.client
+import os
 import ssl
 import threading
 import time
@@ -184,11 +185,9 @@ def _tls_backend(tmp_path: Path, client_root: str) -> Backend:
     return Backend("tls-backend", context=context)
 
 
-def test_reencryption_to_a_backend_requiring_a_client_certificate(
-        bastion: Bastion, tmp_path: Path) -> None:
-    backend = _tls_backend(tmp_path, "root3")
-    try:
-        config = f"""
+def mutual_config(port: int, tls: str) -> str:
+    """A route to a TLS backend on `port`, and a DestinationRule with `tls` for it."""
+    return f"""
 apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {{name: gw}}
@@ -215,7 +214,7 @@ spec: {{ports: [{{name: https, port: 443}}]}}
 apiVersion: v1
 kind: Endpoints
 metadata: {{name: mutual}}
-subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{name: https, port: {backend.port}}}]}}]
+subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{name: https, port: {port}}}]}}]
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -223,9 +222,16 @@ metadata: {{name: mutual}}
 spec:
   host: mutual
   trafficPolicy:
-    tls: {{mode: MUTUAL, credentialName: to-backend, sni: mutual.internal,
-           subjectAltNames: [mutual.internal]}}
+    tls: {tls}
 """
+
+
+def test_reencryption_to_a_backend_requiring_a_client_certificate(
+        bastion: Bastion, tmp_path: Path) -> None:
+    backend = _tls_backend(tmp_path, "root3")
+    try:
+        config = mutual_config(backend.port, "{mode: MUTUAL, credentialName: to-backend, "
+                               "sni: mutual.internal, subjectAltNames: [mutual.internal]}")
         root2 = certs.ca("root2")[0].cert
         bastion.cli("apply", "-f", "-", input="\n---\n".join([
             tls_secret_json("to-backend", certs.leaf("gateway.example.com", 121, "root3"),
@@ -248,4 +254,48 @@ spec:
             time.sleep(0.05)
         assert get(bastion.http_port)[0] == 503
     finally:
+        backend.close()
+
+
+def test_reencryption_with_certificate_files(tmp_path: Path) -> None:
+    """`clientCertificate`, `privateKey` and `caCertificates` as files under `--cert-dir`, as an
+    Istio gateway reads them from mounted volumes: verified and presented, and rotated by
+    replacing the files."""
+    backend = _tls_backend(tmp_path, "root3")
+    cert_dir = tmp_path / "certs"
+    cert_dir.mkdir()
+    cert, key = certs.write(certs.leaf("gateway.example.com", 131, "root3"), cert_dir, "client")
+    ca = cert_dir / "backend-ca.crt"
+    ca.write_bytes(certs.ca("root2")[0].cert)
+    bastion = Bastion(tmp_path, serve_args=("--cert-dir", str(cert_dir)))
+    bastion.start()
+    try:
+        bastion.cli("apply", "-f", "-", input=mutual_config(backend.port, (
+            f"{{mode: MUTUAL, clientCertificate: {cert}, privateKey: {key}, caCertificates: "
+            f"{ca}, sni: mutual.internal, subjectAltNames: [mutual.internal]}}")))
+        assert until_ok(bastion.http_port) == "tls-backend client-serial=131"
+        rotated = certs.leaf("gateway.example.com", 132, "root3")
+        for path, data in ((key, rotated.key), (cert, rotated.cert)):
+            temporary = path.with_name(path.name + ".new")
+            temporary.write_bytes(data)
+            os.replace(temporary, path)
+        deadline = time.monotonic() + 10
+        while (answer := get(bastion.http_port)) != (200, "tls-backend client-serial=132"):
+            assert answer[0] == 200, answer  # no request fails during the rotation
+            assert time.monotonic() < deadline, answer
+            time.sleep(0.05)
+        # The backend's certificate no longer verifies against the CA file: 503, and said.
+        ca.write_bytes(certs.ca("root1")[0].cert)
+        deadline = time.monotonic() + 10
+        while get(bastion.http_port)[0] == 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert get(bastion.http_port)[0] == 503
+        outside = bastion.cli("apply", "-f", "-", check=False, input=mutual_config(
+            backend.port, "{mode: SIMPLE, caCertificates: /etc/ssl/certs/ca.pem}"))
+        assert outside.returncode != 0
+        assert ("spec.trafficPolicy.tls.caCertificates: '/etc/ssl/certs/ca.pem' is outside the "
+                "directories allowed by --cert-dir") in outside.stderr, outside.stderr
+    finally:
+        bastion.stop()
         backend.close()

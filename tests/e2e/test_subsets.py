@@ -131,3 +131,53 @@ def test_weighted_split_between_subsets(running: Bastion) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert {version(connection) for _ in range(100)} == {"v2"}
+
+
+EMPTY = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: helloworld}
+spec:
+  host: helloworld
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v3, labels: {version: v3}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: idle}
+spec:
+  ports: [{name: http, port: 5000}]
+  selector: {app: idle}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: hello}
+spec:
+  hosts: [hello.example.com]
+  gateways: [plain]
+  http:
+  - match: [{uri: {prefix: /idle}}]
+    route: [{destination: {host: idle, port: {number: 5000}}}]
+  - route: [{destination: {host: helloworld, subset: v3, port: {number: 5000}}}]
+"""
+
+
+def test_an_empty_cluster_answers_503_and_says_why(running: Bastion) -> None:
+    """A subset no pod carries, and a Service no pod backs: Envoy answers 503 "no healthy
+    upstream", and the VirtualService's description says which labels or pods are missing."""
+    both_ready(running)
+    running.cli("apply", "-f", "-", input=EMPTY)
+    running.cli("wait", "--timeout", "10s", "vs", "hello")
+    connection = http.client.HTTPConnection("127.0.0.1", running.http_port, timeout=10)
+    for path in ("/hello", "/idle"):
+        connection.request("GET", path, headers={"Host": "hello.example.com"})
+        response = connection.getresponse()
+        assert (response.status, response.read()) == (503, b"no healthy upstream"), path
+    described = " ".join(running.cli("describe", "virtualservice", "hello").stdout.split())
+    assert ("spec.http[1].route[0].destination: none of the 2 endpoints of "
+            "helloworld.default.svc.cluster.local carries subset v3's labels version=v3; "
+            "requests routed there get 503 no healthy upstream") in described, described
+    assert ("spec.http[0].route[0].destination: Service default/idle has no endpoints: no "
+            "EndpointSlice or Endpoints names it, and no pod matches its selector app=idle"
+            ) in described, described

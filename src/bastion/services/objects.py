@@ -73,7 +73,7 @@ class ObjectService:
                 message = f"{verdict.info.resource} {verdict.key.name!r} {READ_ONLY}"
                 results.append({"ok": False, "error": message, "reason": "Forbidden"})
                 continue
-            if isinstance(verdict.model, istio.Gateway):
+            if isinstance(verdict.model, istio.Gateway | istio.DestinationRule):
                 outside = confinement_problems(verdict.model,
                                                self.pipeline.config.options.cert_dirs)
                 if outside:

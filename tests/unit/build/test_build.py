@@ -150,3 +150,28 @@ def test_a_delegate_edit_reaches_the_routes_of_its_root() -> None:
     bodies = [r.action.body for li in after.gateways[DEFAULT].ir.config.listeners
               for s in li.servers for v in s.virtual_hosts for r in v.routes]
     assert bodies == ["second"]
+
+
+def test_route_edits_keep_the_warnings_about_empty_destinations_true() -> None:
+    """Where a route leads is warned about again on the short path: a destination without
+    endpoints is named while routed, and no longer once the route leaves it."""
+    inputs, before = world()
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "idle", "namespace":
+               "default"}, "spec": {"ports": [{"port": 80}], "selector": {"app": "idle"}}}
+    put(inputs, service, 8)
+    before = build(before, inputs, 8, [DEFAULT, EDGE], Options())
+    forward = routes("a", "a.example.com", "gw-a", "A")
+    forward["spec"]["http"] = [{"route": [{"destination": {"host": "idle"}}]}]
+    slower = routes("a", "a.example.com", "gw-a", "A")
+    slower["spec"]["http"] = [{"route": [{"destination": {"host": "idle"}}], "timeout": "3s"}]
+    steps = [forward, slower, routes("a", "a.example.com", "gw-a", "A")]
+    for revision, raw in enumerate(steps, start=9):
+        key = put(inputs, raw, revision)
+        fast = build(before, inputs, revision, [DEFAULT, EDGE], Options(), {key})
+        whole = build(None, inputs, revision, [DEFAULT, EDGE], Options())
+        assert fast.gateways[DEFAULT].delta is not None  # the short path was taken
+        assert fast.diagnostics == whole.diagnostics
+        empty = [d for d in fast.diagnostics if d.code == "NoEndpoints"]
+        assert [d.field for d in empty] == (["spec.http[0].route[0].destination"]
+                                            if raw is not steps[-1] else [])
+        before = fast

@@ -126,6 +126,35 @@ def _entry_endpoints(entry: istio.ServiceEntry, port: istio.ServicePort, host: s
     return tuple(sorted(set(out), key=lambda e: (e.address, e.port)))
 
 
+def why_empty(res: Resources, backend: Backend) -> str:
+    """Why a resolved backend has no endpoint, in the words of the objects behind it (what a
+    user checks next after a 503 "no healthy upstream")."""
+    source = backend.source
+    port = backend.ref.port
+    if source.kind == "ServiceEntry":
+        return f"ServiceEntry {source.namespace}/{source.name} lists no endpoints for port {port}"
+    key = (source.namespace, source.name)
+    slices = [eps for (ns, _), eps in res.endpoint_slices.items()
+              if ns == source.namespace and eps.metadata.labels.get(core.SERVICE_NAME_LABEL)
+              == source.name]
+    if key not in res.endpoints and not slices:
+        reason = (f"Service {source.namespace}/{source.name} has no endpoints: no EndpointSlice "
+                  "or Endpoints names it")
+        service = res.services.get(key)
+        selector = service.spec.selector if service is not None else None
+        if not selector:
+            return reason + " (it has no selector: they are written by hand)"
+        if not any(ns == source.namespace and selector.items() <= pod.metadata.labels.items()
+                   for (ns, _), pod in res.pods.items()):
+            wanted = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+            return reason + f", and no pod matches its selector {wanted}"
+        return reason
+    waiting = sum(1 for eps in slices for e in eps.endpoints if e.conditions.ready is False)
+    if waiting:
+        return f"Service {source.namespace}/{source.name} has {waiting} endpoints, none ready"
+    return f"Service {source.namespace}/{source.name} has no endpoints for port {port}"
+
+
 def resolve(res: Resources, ref: BackendRef) -> Backend | None:
     return _from_service(res, ref) or _from_service_entry(res, ref)
 

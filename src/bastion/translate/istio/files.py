@@ -1,5 +1,6 @@
-"""File-based certificates: which files a Gateway's TLS settings name, the names their
-credentials go by, and whether a path lies inside the directories the operator allowed.
+"""File-based certificates: which files a Gateway's TLS settings (or a DestinationRule's TLS
+to its backends) name, the names their credentials go by, and whether a path lies inside the
+directories the operator allowed.
 
 Pure: reading the files is the control plane's file watcher's job; translation sees what it
 read (`Resources.files`).
@@ -71,6 +72,47 @@ def file_refs(gateway: istio.Gateway) -> FileRefs:
     return FileRefs(frozenset(pairs), frozenset(cas), frozenset(staples))
 
 
+def client_tls_settings(rule: istio.DestinationRule
+                        ) -> list[tuple[str, istio.ClientTLSSettings]]:
+    """(field path, settings) of every `tls` a DestinationRule holds: its policy's, its
+    port-level settings', and its subsets'."""
+    policies = [("spec.trafficPolicy", rule.spec.traffic_policy)] + [
+        (f"spec.subsets[{i}].trafficPolicy", s.traffic_policy)
+        for i, s in enumerate(rule.spec.subsets)]
+    out = []
+    for at, policy in policies:
+        if policy is None:
+            continue
+        if policy.tls is not None:
+            out.append((f"{at}.tls", policy.tls))
+        out.extend((f"{at}.portLevelSettings[{k}].tls", level.tls)
+                   for k, level in enumerate(policy.port_level_settings) if level.tls is not None)
+    return out
+
+
+def client_files(tls: istio.ClientTLSSettings) -> list[tuple[str, str]]:
+    """(field, path) of the files a backend TLS setting names (none when a credential
+    names the certificates instead: `credentialName` wins, as in Istio)."""
+    if tls.credential_name:
+        return []
+    return [(field, path) for field, path in (
+        ("clientCertificate", tls.client_certificate), ("privateKey", tls.private_key),
+        ("caCertificates", tls.ca_certificates), ("caCrl", tls.ca_crl)) if path]
+
+
+def rule_file_refs(rule: istio.DestinationRule) -> FileRefs:
+    pairs: set[tuple[str, str]] = set()
+    cas: set[tuple[str, str]] = set()
+    for _, tls in client_tls_settings(rule):
+        if tls.credential_name or tls.mode not in ("SIMPLE", "MUTUAL"):
+            continue
+        if tls.mode == "MUTUAL" and tls.client_certificate and tls.private_key:
+            pairs.add((tls.client_certificate, tls.private_key))
+        if tls.ca_certificates:
+            cas.add((tls.ca_certificates, tls.ca_crl or ""))
+    return FileRefs(frozenset(pairs), frozenset(cas))
+
+
 def staple_path(certificate: str) -> str:
     return posixpath.join(posixpath.dirname(certificate), STAPLE_FILE)
 
@@ -100,11 +142,15 @@ def confinement_problem(path: str, allowed: tuple[str, ...]) -> str | None:
     return f"{path!r} is outside the directories allowed by --cert-dir ({', '.join(allowed)})"
 
 
-def confinement_problems(gateway: istio.Gateway, allowed: tuple[str, ...]
+def confinement_problems(model: istio.Gateway | istio.DestinationRule, allowed: tuple[str, ...]
                          ) -> list[tuple[str, str]]:
-    """(field, reason) of every file the Gateway names that the gateway will not read."""
+    """(field, reason) of every file the object names that the gateway will not read."""
+    if isinstance(model, istio.DestinationRule):
+        return [(f"{at}.{field}", reason) for at, tls in client_tls_settings(model)
+                for field, path in client_files(tls)
+                if (reason := confinement_problem(path, allowed))]
     out = []
-    for i, server in enumerate(gateway.spec.servers):
+    for i, server in enumerate(model.spec.servers):
         tls = server.tls
         if tls is None:
             continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
@@ -45,6 +45,8 @@ MISDIRECTED_LIMIT = 64
 # Curves Istio accepts that the gateway cannot serve: Envoy's BoringSSL no longer has them.
 UNSERVED_CURVES = frozenset({"P-224", "X25519Kyber768Draft00"})
 SERVED_CURVES = validation.ISTIO_ECDH_CURVES - UNSERVED_CURVES
+# Warnings about where routes lead, made again for the routes of each refresh.
+DESTINATION_CODES = frozenset({"NotFound", "NoEndpoints"})
 HTTP_FAMILY = {"HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"}
 TERMINATING = {istio.TLSMode.SIMPLE, istio.TLSMode.MUTUAL, istio.TLSMode.OPTIONAL_MUTUAL}
 MESH_MODES = {istio.TLSMode.ISTIO_MUTUAL, istio.TLSMode.AUTO_PASSTHROUGH}
@@ -502,13 +504,14 @@ class _Translation:
             raise FieldError(at, f"{path}: {read.error if read else 'not read yet'}")
         return read.data
 
-    def _file_pair(self, at: str, cert_path: str, key_path: str) -> TlsCredential:
-        chain = self._file_bytes(f"{at}serverCertificate", cert_path)
+    def _file_pair(self, at: str, cert_path: str, key_path: str,
+                   cert_field: str = "serverCertificate") -> TlsCredential:
+        chain = self._file_bytes(f"{at}{cert_field}", cert_path)
         key = self._file_bytes(f"{at}privateKey", key_path)
         staple = self.res.files.get(files.staple_path(cert_path))
         staple_bytes = staple.data.reveal() if staple is not None and staple.data else None
         name = files.pair_name(cert_path, key_path)
-        with field_errors(f"{at}serverCertificate"):
+        with field_errors(f"{at}{cert_field}"):
             return self.memo.get(
                 ("file-pair", id(chain), id(key), staple_bytes),
                 lambda: credentials.file_tls_credential(name, cert_path, chain.reveal(), key,
@@ -675,9 +678,15 @@ class _Translation:
                         f"no DestinationRule for {ref.host} defines subset {ref.subset}; "
                         "requests routed there get 503", Severity.WARNING))
                 return None
-            backend = replace(backend, endpoints=tuple(
-                e for e in backend.endpoints
-                if all(dict(e.labels).get(k) == v for k, v in labels.items())))
+            chosen = tuple(e for e in backend.endpoints
+                           if all(dict(e.labels).get(k) == v for k, v in labels.items()))
+            if backend.endpoints and not chosen:
+                wanted = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
+                self._no_endpoints(ref, f"none of the {len(backend.endpoints)} endpoints of "
+                                        f"{ref.host} carries subset {ref.subset}'s labels {wanted}")
+            backend = replace(backend, endpoints=chosen)
+        if not backend.endpoints and not backend.dns:
+            self._no_endpoints(ref, backends.why_empty(self.res, backend))
         if rule is None:
             return backend
         policy, tls = policies.policy(rule, ref.port, ref.subset)
@@ -688,38 +697,64 @@ class _Translation:
             policy = replace(policy, tls=upstream)
         return replace(backend, policy=policy)
 
+    def _no_endpoints(self, ref: BackendRef, reason: str) -> None:
+        for vs_ref, at, subset in self._destination_index().get(ref.host, []):
+            if subset == ref.subset:
+                self.diagnostics.append(Diagnostic(
+                    vs_ref, at, "NoEndpoints",
+                    f"{reason}; requests routed there get 503 no healthy upstream",
+                    Severity.WARNING))
+
     def _upstream_tls(self, rule: istio.DestinationRule, tls: istio.ClientTLSSettings
                       ) -> UpstreamTls | None:
-        """The credentials of a DestinationRule's TLS (a Secret of the gateway's namespace, as
-        Istio reads `credentialName` at a gateway), or None with the reason reported."""
+        """The credentials of a DestinationRule's TLS: a Secret of the gateway's namespace (as
+        Istio reads `credentialName` at a gateway), or files mounted in the gateway
+        (`clientCertificate`, `privateKey`, `caCertificates`, under `--cert-dir`); None with
+        the reason reported."""
         ref = ObjectRef("DestinationRule", rule.metadata.namespace or "", rule.metadata.name)
-        if not tls.credential_name:
-            if tls.mode == "MUTUAL":
-                self.diagnostics.append(Diagnostic(
-                    ref, "spec.trafficPolicy.tls.credentialName", "CredentialInvalid",
-                    "MUTUAL needs credentialName (file-based client certificates are not "
-                    "supported here); requests to this destination get 503"))
-                return None
-            return policies.upstream_tls(tls, None, None)
-        if self.lookup is None:
-            self.lookup = credentials.SecretLookup(self.res.secrets, self.workload.namespace)
+        at = next((a for a, t in files.client_tls_settings(rule) if t is tls), "spec")
         try:
-            name = credentials.credential_name(tls.credential_name)
-            certificate = None
-            if tls.mode == "MUTUAL":
-                certificate = self._tls_credential(self.lookup, name)
-                self.tls_credentials[certificate.name] = certificate
-            ca = None
-            if not tls.insecure_skip_verify:
-                ca = self._ca_credential(self.lookup, name)
-                self.ca_credentials[ca.name] = ca
-        except CredentialError as exc:
+            certificate, ca = (self._upstream_secrets(at, tls) if tls.credential_name
+                               else self._upstream_files(at, tls))
+        except FieldError as exc:
             self.diagnostics.append(Diagnostic(
-                ref, "spec.trafficPolicy.tls.credentialName", "CredentialInvalid",
+                ref, exc.field, "CredentialInvalid",
                 f"{exc}; requests to this destination get 503"))
             return None
+        if certificate is not None:
+            self.tls_credentials[certificate.name] = certificate
+        if ca is not None:
+            self.ca_credentials[ca.name] = ca
         return policies.upstream_tls(tls, certificate.name if certificate else None,
                                      ca.name if ca else None)
+
+    def _upstream_secrets(self, at: str, tls: istio.ClientTLSSettings
+                          ) -> tuple[TlsCredential | None, CaCredential | None]:
+        if self.lookup is None:
+            self.lookup = credentials.SecretLookup(self.res.secrets, self.workload.namespace)
+        with field_errors(f"{at}.credentialName"):
+            name = credentials.credential_name(tls.credential_name or "")
+            certificate = (self._tls_credential(self.lookup, name) if tls.mode == "MUTUAL"
+                           else None)
+            ca = None if tls.insecure_skip_verify else self._ca_credential(self.lookup, name)
+        return certificate, ca
+
+    def _upstream_files(self, at: str, tls: istio.ClientTLSSettings
+                        ) -> tuple[TlsCredential | None, CaCredential | None]:
+        """A CA file only (SIMPLE; without one, the system's trust store verifies), and a
+        certificate/key pair for MUTUAL."""
+        certificate = None
+        if tls.mode == "MUTUAL":
+            if not (tls.client_certificate and tls.private_key):
+                raise FieldError(f"{at}.credentialName", "MUTUAL needs credentialName, or "
+                                 "clientCertificate and privateKey")
+            certificate = self._file_pair(f"{at}.", tls.client_certificate, tls.private_key,
+                                          "clientCertificate")
+        ca = None
+        if tls.ca_certificates and not tls.insecure_skip_verify:
+            ca = self._file_ca(f"{at}.caCertificates", tls.ca_certificates, f"{at}.caCrl",
+                               tls.ca_crl or "")
+        return certificate, ca
 
     def _destination_index(self) -> dict[str, list[tuple[ObjectRef, str, str]]]:
         """Where each destination host is named (and with which subset), to point warnings at
@@ -729,10 +764,15 @@ class _Translation:
             for vs in self.res.virtual_services.values():
                 namespace = vs.metadata.namespace or "default"
                 ref = ObjectRef("VirtualService", namespace, vs.metadata.name)
-                for i, rule in enumerate(vs.spec.http):
-                    for k, dest in enumerate(rule.route):
+                named: list[tuple[str, int, Sequence[istio.HTTPRouteDestination
+                                                     | istio.RouteDestination]]]
+                named = [("http", i, rule.route) for i, rule in enumerate(vs.spec.http)]
+                named += [("tls", i, rule.route) for i, rule in enumerate(vs.spec.tls)]
+                named += [("tcp", i, rule.route) for i, rule in enumerate(vs.spec.tcp)]
+                for kind, i, route in named:
+                    for k, dest in enumerate(route):
                         host = backends.qualify(dest.destination.host, namespace)
-                        index[host].append((ref, f"spec.http[{i}].route[{k}].destination",
+                        index[host].append((ref, f"spec.{kind}[{i}].route[{k}].destination",
                                             dest.destination.subset or ""))
             self._dest_index = index
         return self._dest_index
@@ -877,19 +917,21 @@ def refresh_routes(previous: IrResult, res: Resources, workload: Workload, optio
     # warnings depend on the whole route set, so they are made again for what is routed now.
     notes, translation.diagnostics = translation.diagnostics, []
     backends = previous.config.backends
-    dangling = [d for d in previous.diagnostics if d.code == "NotFound"]
+    dangling = [d for d in previous.diagnostics if d.code in DESTINATION_CODES]
     if counts is not previous.backend_refs or dangling:
         known = {b.ref: b for b in previous.config.backends}
         resolved = []
         for ref in sorted(counts, key=lambda r: (r.host, r.port, r.subset)):
-            backend = known.get(ref) or translation._backend(ref)
+            backend = known.get(ref)
+            if backend is None or not backend.endpoints:  # warned about again, if still so
+                backend = translation._backend(ref)
             if backend is not None:
                 resolved.append(backend)
         backends = tuple(resolved)
     notes.extend(translation.diagnostics)
     changed_refs = {ObjectRef("VirtualService", ns, name) for ns, name in changed}
     kept = [d for d in previous.diagnostics
-            if d.object not in changed_refs and d.code != "NotFound"]
+            if d.object not in changed_refs and d.code not in DESTINATION_CODES]
     config = replace(previous.config, listeners=tuple(listeners), backends=backends)
     vs_gateways = with_changes(previous.vs_gateways, now, changed - set(now))
     diagnostics = previous.diagnostics

@@ -10,7 +10,7 @@ from typing import Any
 from bastion.api import core, istio
 from bastion.ir.workload import Workload
 from bastion.private import PrivateBytes
-from bastion.translate.istio.files import FileRefs, file_refs
+from bastion.translate.istio.files import FileRefs, file_refs, rule_file_refs
 from bastion.translate.istio.refs import gateway_refs
 
 __all__ = ["FileRead", "Options", "Resources", "Workload"]
@@ -65,7 +65,7 @@ class Resources:
         default_factory=dict)
     # Files named by Gateways (certificates, keys, CAs, CRLs, staples), by Gateway, and what
     # the control plane read of each (kept current by its file watcher).
-    files_by_gateway: dict[tuple[str, str], FileRefs] = field(default_factory=dict)
+    files_by_object: dict[tuple[type, str, str], FileRefs] = field(default_factory=dict)
     files: dict[str, FileRead] = field(default_factory=dict)
 
     @classmethod
@@ -101,12 +101,12 @@ class Resources:
                 bound = self.vs_by_gateway.get(ref, ())
                 if key not in bound:
                     self.vs_by_gateway[ref] = (*bound, key)
-        if isinstance(model, istio.Gateway):
-            refs = file_refs(model)
+        if isinstance(model, istio.Gateway | istio.DestinationRule):
+            refs = file_refs(model) if isinstance(model, istio.Gateway) else rule_file_refs(model)
             if refs:
-                self.files_by_gateway[key] = refs
+                self.files_by_object[(type(model), *key)] = refs
             else:
-                self.files_by_gateway.pop(key, None)
+                self.files_by_object.pop((type(model), *key), None)
         slot[key] = model
 
     def remove(self, model_type: type, key: tuple[str, str]) -> None:
@@ -115,13 +115,12 @@ class Resources:
             return
         if model_type is istio.VirtualService:
             self._unindex(key)
-        if model_type is istio.Gateway:
-            self.files_by_gateway.pop(key, None)
+        self.files_by_object.pop((model_type, *key), None)
         slot.pop(key, None)
 
     def wanted_files(self) -> FileRefs:
-        """Every file some Gateway names."""
-        return FileRefs.union(self.files_by_gateway.values())
+        """Every file some Gateway or DestinationRule names."""
+        return FileRefs.union(self.files_by_object.values())
 
     def _unindex(self, key: tuple[str, str]) -> None:
         old = self.virtual_services.get(key)

@@ -132,6 +132,10 @@ def why_empty(res: Resources, backend: Backend) -> str:
     source = backend.source
     port = backend.ref.port
     if source.kind == "ServiceEntry":
+        entry = res.service_entries.get((source.namespace, source.name))
+        if entry is not None and entry.spec.resolution == "NONE":
+            return (f"ServiceEntry {source.namespace}/{source.name} has resolution NONE and no "
+                    "endpoints: a gateway has no original destination to pass requests to")
         return f"ServiceEntry {source.namespace}/{source.name} lists no endpoints for port {port}"
     key = (source.namespace, source.name)
     slices = [eps for (ns, _), eps in res.endpoint_slices.items()

@@ -7,17 +7,15 @@ from __future__ import annotations
 import http.client
 import os
 import ssl
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from cryptography import x509
 
 from tests import certs
-from tests.e2e.harness import Bastion, free_port
+from tests.e2e.backends import Recorder
+from tests.e2e.harness import Bastion
 from tests.manifests import tls_secret_json
 
 ROUTES = """
@@ -56,41 +54,6 @@ subsets:
 """
 
 
-class Backend:
-    """A real HTTP backend answering `status` with its own name, on a free port of `host`."""
-
-    def __init__(self, name: str, host: str = "127.0.0.1", status: int = 200,
-                 context: ssl.SSLContext | None = None) -> None:
-        backend = self
-        self.name, self.status, self.hits = name, status, 0
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                backend.hits += 1
-                peer = ""
-                if context is not None:
-                    der = self.connection.getpeercert(binary_form=True)  # type: ignore[attr-defined]
-                    peer = f" client-serial={x509.load_der_x509_certificate(der).serial_number}"
-                body = f"{backend.name}{peer}".encode()
-                self.send_response(backend.status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.port = free_port()
-        self.server = ThreadingHTTPServer((host, self.port), Handler)
-        if context is not None:
-            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def get(port: int, headers: dict[str, str] | None = None) -> tuple[int, str]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -115,8 +78,8 @@ def until_ok(port: int, headers: dict[str, str] | None = None) -> str:
 
 
 @pytest.fixture
-def pair() -> Iterator[tuple[Backend, Backend]]:
-    first, second = Backend("first"), Backend("second", "127.0.0.2")
+def pair() -> Iterator[tuple[Recorder, Recorder]]:
+    first, second = Recorder("first"), Recorder("second", "127.0.0.2")
     try:
         yield first, second
     finally:
@@ -124,14 +87,14 @@ def pair() -> Iterator[tuple[Backend, Backend]]:
         second.close()
 
 
-def apply_pool(bastion: Bastion, pair: tuple[Backend, Backend], rule: str) -> None:
+def apply_pool(bastion: Bastion, pair: tuple[Recorder, Recorder], rule: str) -> None:
     bastion.cli("apply", "-f", "-", input=ROUTES.format(first=pair[0].port,
                                                          second=pair[1].port) + "---\n" + rule)
     bastion.cli("wait", "--timeout", "10s", "vs", "app")
 
 
 def test_consistent_hashing_keeps_a_key_on_one_endpoint(bastion: Bastion,
-                                                        pair: tuple[Backend, Backend]) -> None:
+                                                        pair: tuple[Recorder, Recorder]) -> None:
     apply_pool(bastion, pair, """
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -151,7 +114,7 @@ spec:
 
 
 def test_outlier_detection_ejects_a_failing_endpoint(bastion: Bastion,
-                                                     pair: tuple[Backend, Backend]) -> None:
+                                                     pair: tuple[Recorder, Recorder]) -> None:
     pair[1].status = 500
     apply_pool(bastion, pair, """
 apiVersion: networking.istio.io/v1
@@ -173,7 +136,7 @@ spec:
     assert pair[1].hits == failing_hits  # no request reaches it while ejected
 
 
-def _tls_backend(tmp_path: Path, client_root: str) -> Backend:
+def _tls_backend(tmp_path: Path, client_root: str) -> Recorder:
     server = certs.leaf("mutual.internal", 120, "root2", sans=("mutual.internal",))
     cert, key = certs.write(server, tmp_path, "backend")
     ca = tmp_path / f"{client_root}.crt"
@@ -182,7 +145,7 @@ def _tls_backend(tmp_path: Path, client_root: str) -> Backend:
     context.load_cert_chain(str(cert), str(key))
     context.load_verify_locations(str(ca))
     context.verify_mode = ssl.CERT_REQUIRED
-    return Backend("tls-backend", context=context)
+    return Recorder("tls-backend", context=context, keep_alive=False)
 
 
 def mutual_config(port: int, tls: str) -> str:

@@ -5,14 +5,13 @@ and CORS preflights answered for allowed origins only."""
 from __future__ import annotations
 
 import http.client
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.e2e.harness import Bastion, free_port
+from tests.e2e.backends import Recorder
+from tests.e2e.harness import Bastion
 
 CONFIG = """
 apiVersion: networking.istio.io/v1
@@ -73,36 +72,6 @@ subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{name: http, port: {shadow}
 """
 
 
-class Recorder:
-    """A real HTTP backend on a free port that answers 200 and remembers (host, path)."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str]] = []
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                recorder.seen.append((self.headers.get("Host", ""), self.path))
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def backends() -> Iterator[tuple[Recorder, Recorder]]:
     web, shadow = Recorder(), Recorder()
@@ -140,7 +109,7 @@ def test_fault_abort_and_delay(bastion: Bastion, backends: tuple[Recorder, Recor
     web = backends[0]
     status, _, body = request(port, "/abort-all")
     assert status == 418 and b"fault filter abort" in body
-    assert ("app.example.com", "/abort-all") not in web.seen  # never reached the backend
+    assert not web.paths("/abort-all")  # never reached the backend
     statuses = [request(port, "/abort-half")[0] for _ in range(400)]
     aborted = statuses.count(503) / len(statuses)
     assert set(statuses) <= {200, 503}
@@ -157,14 +126,13 @@ def test_mirrored_requests_reach_the_mirror(bastion: Bastion,
     for n in range(5):
         assert request(port, f"/copy/{n}")[0] == 200
     deadline = time.monotonic() + 5
-    while len([p for _, p in shadow.seen if p.startswith("/copy/")]) < 5:
+    while len(shadow.paths("/copy/")) < 5:
         assert time.monotonic() < deadline, shadow.seen
         time.sleep(0.05)
-    assert sorted(p for _, p in shadow.seen if p.startswith("/copy/")) == [
-        f"/copy/{n}" for n in range(5)]
-    assert all(host.startswith("app.example.com-shadow") for host, p in shadow.seen
-               if p.startswith("/copy/"))  # Envoy marks the mirror's Host
-    assert len([p for _, p in web.seen if p.startswith("/copy/")]) == 5
+    assert sorted(shadow.paths("/copy/")) == [f"/copy/{n}" for n in range(5)]
+    assert all(s.host.startswith("app.example.com-shadow") for s in shadow.seen
+               if s.path.startswith("/copy/"))  # Envoy marks the mirror's Host
+    assert len(web.paths("/copy/")) == 5
 
 
 def test_cors_preflight(bastion: Bastion, backends: tuple[Recorder, Recorder]) -> None:

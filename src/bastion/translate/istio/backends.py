@@ -6,17 +6,10 @@ from __future__ import annotations
 from bastion.api import core, istio
 from bastion.diag import ObjectRef
 from bastion.ir.model import Backend, BackendRef, Endpoint
+from bastion.translate.istio.hosts import CLUSTER_DOMAIN
 from bastion.translate.istio.resources import Resources
 
-CLUSTER_DOMAIN = "svc.cluster.local"
 HTTP2_APP_PROTOCOLS = {"http2", "grpc", "grpc-web", "kubernetes.io/h2c"}
-
-
-def qualify(host: str, namespace: str) -> str:
-    """Istio qualifies a short destination name with the VirtualService's namespace."""
-    if "." in host or host == "*":
-        return host.lower()
-    return f"{host}.{namespace}.{CLUSTER_DOMAIN}".lower()
 
 
 def _is_http2(name: str | None, app_protocol: str | None) -> bool:

@@ -665,7 +665,7 @@ class _Translation:
                     f"no Service or ServiceEntry for {ref.host} port {ref.port}; "
                     "requests routed there get 503", Severity.WARNING))
             return None
-        rule = policies.rule_for(self.res.destination_rules.values(), ref.host,
+        rule = policies.rule_for(self.res.rules_for_host(ref.host), ref.host,
                                  self.workload.namespace) if self.res.destination_rules else None
         if ref.subset:
             labels = policies.subset_labels(rule, ref.subset) if rule is not None else None
@@ -771,7 +771,7 @@ class _Translation:
                 named += [("tcp", i, rule.route) for i, rule in enumerate(vs.spec.tcp)]
                 for kind, i, route in named:
                     for k, dest in enumerate(route):
-                        host = backends.qualify(dest.destination.host, namespace)
+                        host = hosts.qualify(dest.destination.host, namespace)
                         index[host].append((ref, f"spec.{kind}[{i}].route[{k}].destination",
                                             dest.destination.subset or ""))
             self._dest_index = index

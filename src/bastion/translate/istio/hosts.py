@@ -2,6 +2,23 @@
 
 from __future__ import annotations
 
+CLUSTER_DOMAIN = "svc.cluster.local"
+
+
+def qualify(host: str, namespace: str) -> str:
+    """Istio qualifies a short destination name with the VirtualService's namespace."""
+    if "." in host or host == "*":
+        return host.lower()
+    return f"{host}.{namespace}.{CLUSTER_DOMAIN}".lower()
+
+
+def covering(host: str) -> list[str]:
+    """Every pattern that can cover `host`: itself, `*.` and each of its suffixes, and `*`
+    (what an index by pattern is probed with)."""
+    host = host.lower()
+    labels = host.split(".")
+    return [host] + [f"*.{'.'.join(labels[i:])}" for i in range(1, len(labels))] + ["*"]
+
 
 def split_namespace(host: str) -> tuple[str, str]:
     """`ns/host` -> (ns, host); a bare host admits every namespace (`*`)."""

@@ -19,7 +19,7 @@ from bastion.ir.model import (
     UpstreamTls,
 )
 from bastion.translate.istio import hosts
-from bastion.translate.istio.backends import qualify
+from bastion.translate.istio.hosts import qualify
 
 SIMPLE = {"ROUND_ROBIN": Balance.ROUND_ROBIN, "LEAST_REQUEST": Balance.LEAST_REQUEST,
           "LEAST_CONN": Balance.LEAST_REQUEST, "RANDOM": Balance.RANDOM,

@@ -11,6 +11,7 @@ from bastion.api import core, istio
 from bastion.ir.workload import Workload
 from bastion.private import PrivateBytes
 from bastion.translate.istio.files import FileRefs, file_refs, rule_file_refs
+from bastion.translate.istio.hosts import covering, qualify
 from bastion.translate.istio.refs import gateway_refs
 
 __all__ = ["FileRead", "Options", "Resources", "Workload"]
@@ -63,6 +64,9 @@ class Resources:
     # Gateway is most often named by one or two.
     vs_by_gateway: dict[tuple[str, str], tuple[tuple[str, str], ...]] = field(
         default_factory=dict)
+    # (namespace, name) of the DestinationRules by their qualified host (a pattern), so that a
+    # destination's rule is found without visiting every rule.
+    rules_by_host: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     # Files named by Gateways (certificates, keys, CAs, CRLs, staples), by Gateway, and what
     # the control plane read of each (kept current by its file watcher).
     files_by_object: dict[tuple[type, str, str], FileRefs] = field(default_factory=dict)
@@ -101,6 +105,10 @@ class Resources:
                 bound = self.vs_by_gateway.get(ref, ())
                 if key not in bound:
                     self.vs_by_gateway[ref] = (*bound, key)
+        if isinstance(model, istio.DestinationRule):
+            self._unindex_rule(key)
+            pattern = qualify(model.spec.host, meta.namespace or "default")
+            self.rules_by_host[pattern] = (*self.rules_by_host.get(pattern, ()), key)
         if isinstance(model, istio.Gateway | istio.DestinationRule):
             refs = file_refs(model) if isinstance(model, istio.Gateway) else rule_file_refs(model)
             if refs:
@@ -115,12 +123,31 @@ class Resources:
             return
         if model_type is istio.VirtualService:
             self._unindex(key)
+        if model_type is istio.DestinationRule:
+            self._unindex_rule(key)
         self.files_by_object.pop((model_type, *key), None)
         slot.pop(key, None)
 
     def wanted_files(self) -> FileRefs:
         """Every file some Gateway or DestinationRule names."""
         return FileRefs.union(self.files_by_object.values())
+
+    def rules_for_host(self, host: str) -> list[istio.DestinationRule]:
+        """The DestinationRules whose host can cover `host` (the candidates of Istio's
+        precedence)."""
+        return [self.destination_rules[key] for pattern in covering(host)
+                for key in self.rules_by_host.get(pattern, ())]
+
+    def _unindex_rule(self, key: tuple[str, str]) -> None:
+        old = self.destination_rules.get(key)
+        if old is None:
+            return
+        pattern = qualify(old.spec.host, old.metadata.namespace or "default")
+        kept = tuple(k for k in self.rules_by_host.get(pattern, ()) if k != key)
+        if kept:
+            self.rules_by_host[pattern] = kept
+        else:
+            self.rules_by_host.pop(pattern, None)
 
     def _unindex(self, key: tuple[str, str]) -> None:
         old = self.virtual_services.get(key)

@@ -28,7 +28,8 @@ from bastion.ir.model import (
     WeightedBackend,
 )
 from bastion.translate.istio import delegation, policies
-from bastion.translate.istio.backends import default_port, qualify
+from bastion.translate.istio.backends import default_port
+from bastion.translate.istio.hosts import qualify
 from bastion.translate.istio.refs import gateway_refs
 from bastion.translate.istio.resources import Resources
 
@@ -241,7 +242,7 @@ class RouteBuilder:
             return None
         self.depends_on_others = True
         first = backends[0].backend
-        rule = policies.rule_for(self.res.destination_rules.values(), first.host,
+        rule = policies.rule_for(self.res.rules_for_host(first.host), first.host,
                                  self.proxy_namespace)
         return policies.policy(rule, first.port, first.subset)[0].hash_key if rule else None
 

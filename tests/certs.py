@@ -59,23 +59,24 @@ def _ca(label: str, kind: str) -> tuple[Pair, object]:
 
 def leaf(cn: str, serial: int = 1, root: str = "root1", kind: str = "rsa",
          org: str = "organization", sans: tuple[str, ...] = (),
-         valid_days: tuple[int, int] | None = None) -> Pair:
+         valid_days: tuple[int, int] | None = None,
+         window: tuple[dt.datetime, dt.datetime] | None = None) -> Pair:
     """A leaf signed by `root`. `sans` adds DNS (or, with a scheme, URI) names; `valid_days`
-    is the validity window in days relative to today (negative: in the past); without it the
-    certificate is valid for ten years from 2026-01-01."""
-    return _leaf(cn, serial, root, kind, org, sans, valid_days)
+    is the validity window in days relative to today (negative: in the past), `window` one in
+    instants; without either the certificate is valid for ten years from 2026-01-01."""
+    start, end = window or (EPOCH, EPOCH + dt.timedelta(days=3650))
+    if valid_days is not None:
+        today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        start, end = (today + dt.timedelta(days=d) for d in valid_days)
+    return _leaf(cn, serial, root, kind, org, sans, start, end)
 
 
 @cache
 def _leaf(cn: str, serial: int, root: str, kind: str, org: str, sans: tuple[str, ...],
-          valid_days: tuple[int, int] | None) -> Pair:
+          start: dt.datetime, end: dt.datetime) -> Pair:
     ca_pair, ca_key = ca(root, kind)
     issuer = x509.load_pem_x509_certificate(ca_pair.cert).subject
     key = _key(kind)
-    start, end = EPOCH, EPOCH + dt.timedelta(days=3650)
-    if valid_days is not None:
-        today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        start, end = (today + dt.timedelta(days=d) for d in valid_days)
     builder = (x509.CertificateBuilder().subject_name(_name(cn, org)).issuer_name(issuer)
                .public_key(key.public_key()).serial_number(serial)
                .not_valid_before(start).not_valid_after(end))

@@ -22,6 +22,9 @@ def utc_now() -> str:
     return iso(datetime.now(UTC))
 
 
+def parse_iso(instant: str) -> datetime:
+    return datetime.strptime(instant, ISO_UTC).replace(tzinfo=UTC)
+
+
 def seconds_until(instant: str) -> float:
-    return (datetime.strptime(instant, ISO_UTC).replace(tzinfo=UTC)
-            - datetime.now(UTC)).total_seconds()
+    return (parse_iso(instant) - datetime.now(UTC)).total_seconds()

@@ -34,6 +34,11 @@ class CredentialError(UserError):
     """A credential that cannot be used; the message names the secret and the reason."""
 
 
+class CredentialNotFound(CredentialError):
+    """No Secret of the name in the namespace looked in (told apart: `analyze` says where one
+    of that name is)."""
+
+
 class Conflict(UserError):
     pass
 

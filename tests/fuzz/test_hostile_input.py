@@ -23,7 +23,8 @@ from bastion.dataplane.envoy.snapshot import build_snapshot, consistency_problem
 from bastion.errors import InputError
 from bastion.translate.istio import Options, Resources, Workload, to_ir
 from tests import certs
-from tests.golden.test_translate import CASES, _objects
+from tests.golden.cases import objects
+from tests.golden.test_translate import CASES
 
 FIELD_NAMES = ["apiVersion", "kind", "metadata", "name", "namespace", "spec", "servers", "port",
                "number", "protocol", "hosts", "tls", "mode", "credentialName", "http", "match",
@@ -45,7 +46,7 @@ values = st.recursive(scalars, lambda children: st.one_of(
 def base_objects() -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for path in sorted(CASES.glob("*.in.yaml")):
-        out.extend(_objects(yaml.safe_load(path.read_text())))
+        out.extend(objects(yaml.safe_load(path.read_text())))
     return out
 
 

@@ -24,9 +24,10 @@ from bastion.dataplane.envoy.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE
 from bastion.dataplane.envoy.snapshot import Snapshot
 from bastion.dataplane.envoy.supervisor import envoy_binary
 from bastion.translate.istio import IrResult, Workload
+from tests.golden.cases import case_build
 from tests.golden.test_ir_to_xds import case_files as ir_case_files
 from tests.golden.test_ir_to_xds import config_of
-from tests.golden.test_translate import case_build, case_files
+from tests.golden.test_translate import case_files
 
 
 def istio_snapshot(case: dict) -> Snapshot:  # type: ignore[type-arg]

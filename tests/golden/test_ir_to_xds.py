@@ -21,9 +21,9 @@ from bastion.ir.model import GatewayConfig
 from bastion.ir.workload import Workload
 from bastion.memo import Memo
 from bastion.translate.istio import IrResult
+from tests.golden.cases import materialise
 from tests.golden.ir_loader import load
 from tests.golden.render import check_golden
-from tests.golden.test_translate import _materialise
 
 CASES = Path(__file__).parent / "ir"
 
@@ -34,7 +34,7 @@ def _placeholders(value: Any, specs: dict[str, dict[str, Any]]) -> Any:
     if isinstance(value, list):
         return [_placeholders(v, specs) for v in value]
     if isinstance(value, str) and value.startswith("@"):
-        return _materialise(value, specs)
+        return materialise(value, specs)
     return value
 
 

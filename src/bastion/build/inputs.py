@@ -42,6 +42,10 @@ class Inputs:
     def keys(self) -> Iterable[StoreKey]:
         return self._models.keys()
 
+    def models(self) -> list[Any]:
+        """Every model of a kind bastion acts on."""
+        return [m for _, m in self._models.values() if m is not None]
+
     def revision(self, key: StoreKey) -> int | None:
         entry = self._models.get(key)
         return entry[0] if entry is not None else None

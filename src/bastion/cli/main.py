@@ -36,7 +36,7 @@ COMMANDS = {
     "demo": "bastion.cli.demo:demo",
     "proxy-config": "bastion.cli.proxy_config:proxy_config",
     "translate": "bastion.cli.offline:translate",
-    "analyze": "bastion.cli.offline:analyze",
+    "analyze": "bastion.cli.analyze:analyze",
 }
 
 

@@ -1,10 +1,9 @@
-"""`bastion translate` and `bastion analyze`: the real admission and translation, offline, on
-manifests, with no server and no Envoy."""
+"""`bastion translate` (and `analyze --offline`): the real admission and translation, offline,
+on manifests, with no server and no Envoy."""
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -18,8 +17,9 @@ from bastion.errors import InputError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _run(files: tuple[str, ...], gateway_namespace: str, labels: tuple[str, ...],
-         port_map: tuple[str, ...]) -> tuple[list[str], Any]:
+def run(files: tuple[str, ...], gateway_namespace: str, labels: tuple[str, ...],
+        port_map: tuple[str, ...]) -> tuple[list[str], Any, Any]:
+    """(objects refused, the build, its inputs' resources)."""
     from bastion.api.admission import admit_all
     from bastion.build import Inputs, build
     from bastion.cli.serve import _labels, _port_map
@@ -33,11 +33,12 @@ def _run(files: tuple[str, ...], gateway_namespace: str, labels: tuple[str, ...]
         fail(str(exc))
     models, refused = admit_all(objects)
     workload = Workload.of(dict(_labels(labels)) or Workload().label_map, gateway_namespace)
-    result = build(None, Inputs.of(models), 0, [workload], Options(port_map=_port_map(port_map)))
-    return refused, result.gateways[workload]
+    inputs = Inputs.of(models)
+    result = build(None, inputs, 0, [workload], Options(port_map=_port_map(port_map)))
+    return refused, result, inputs.resources
 
 
-def _options(f: F) -> F:
+def options(f: F) -> F:
     f = click.option("-f", "--filename", "files", multiple=True, help="File, directory or -.")(f)
     f = click.option("--gateway-namespace", default="istio-system", show_default=True)(f)
     f = click.option("--gateway-label", "labels", multiple=True, metavar="KEY=VALUE")(f)
@@ -45,7 +46,7 @@ def _options(f: F) -> F:
 
 
 @click.command()
-@_options
+@options
 @click.option("--to", "target", type=click.Choice(["xds", "ir", "all"]), default="xds",
               show_default=True)
 @click.option("-o", "--output", "fmt", type=click.Choice(["yaml", "json"]), default="yaml")
@@ -56,7 +57,8 @@ def translate(files: tuple[str, ...], gateway_namespace: str, labels: tuple[str,
     from bastion.dataplane.envoy.dump import snapshot_to_data
     from bastion.translate.dump import ir_to_data
 
-    refused, gateway = _run(files, gateway_namespace, labels, port_map)
+    refused, result, _ = run(files, gateway_namespace, labels, port_map)
+    gateway = next(iter(result.gateways.values()))
     doc: dict[str, Any] = {"refused": refused,
                            "diagnostics": [d.to_dict() for d in gateway.ir.diagnostics]}
     if target in ("ir", "all"):
@@ -67,21 +69,3 @@ def translate(files: tuple[str, ...], gateway_namespace: str, labels: tuple[str,
         click.echo(json.dumps(doc, indent=2, sort_keys=True))
     else:
         click.echo(yaml.safe_dump(doc, sort_keys=True, default_flow_style=False).rstrip())
-
-
-@click.command()
-@_options
-def analyze(files: tuple[str, ...], gateway_namespace: str, labels: tuple[str, ...],
-            port_map: tuple[str, ...]) -> None:
-    """Report every problem in manifests, as the gateway would; exit 1 on any error."""
-    refused, gateway = _run(files, gateway_namespace, labels, port_map)
-    result = gateway.ir
-    for message in refused:
-        click.echo(f"Error [Invalid] {message}")
-    for diag in result.diagnostics:
-        label = diag.severity.capitalize()
-        click.echo(f"{label} [{diag.code}] {diag}")
-    errors = len(refused) + sum(1 for d in result.diagnostics if d.severity == "error")
-    if not refused and not result.diagnostics:
-        click.echo("No validation issues found.")
-    sys.exit(1 if errors else 0)

@@ -11,7 +11,7 @@ from bastion.dataplane.envoy.driver import EnvoyDataPlane
 from bastion.dataplane.envoy.supervisor import EnvoySupervisor
 from bastion.diag import ObjectRef
 from bastion.errors import BadRequest
-from bastion.services import gateway_objects, status
+from bastion.services import analysis, gateway_objects, status
 from bastion.services.objects import ObjectService
 from bastion.services.pipeline import Pipeline
 from bastion.translate.istio import Options
@@ -134,6 +134,14 @@ class Handlers:
                 "distributed": self.connections.synced(revision),
                 "gateways": len(self.connections.all),
                 "diagnostics": [d.to_dict() for d in self.pipeline.diagnostics_for(ref)]}
+
+    async def op_analyze(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The live configuration analysed, with the request's `objects` laid over it."""
+        objects = request.get("objects") or []
+        if not isinstance(objects, list) or not all(isinstance(o, dict) for o in objects):
+            raise BadRequest("field 'objects' must be a list of objects")
+        refused, found = analysis.live(self.pipeline, objects)
+        return {"ok": True, "refused": refused, "diagnostics": [d.to_dict() for d in found]}
 
     async def op_wait(self, request: dict[str, Any]) -> dict[str, Any]:
         """Until every connected gateway holds config built from the object's revision."""

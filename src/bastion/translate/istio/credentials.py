@@ -19,7 +19,7 @@ from cryptography.x509 import ocsp
 from bastion.api import core
 from bastion.clock import iso
 from bastion.diag import ObjectRef
-from bastion.errors import CredentialError
+from bastion.errors import CredentialError, CredentialNotFound
 from bastion.ir.model import CaCredential, TlsCredential
 from bastion.pem import CertificateSummary, load_certificates, summarize
 from bastion.private import PrivateBytes
@@ -159,7 +159,7 @@ def tls_credential(lookup: SecretLookup, name: str) -> TlsCredential:
         raise CredentialError(f"{name!r} ends in {CA_SUFFIX!r}, so it can only hold a CA")
     secret = lookup.get(name)
     if secret is None:
-        raise CredentialError(f"secret {lookup.namespace}/{name} not found")
+        raise CredentialNotFound(f"secret {lookup.namespace}/{name} not found")
     _refuse_reserved(secret)
     chain, key, used = _pick_pair(secret)
     try:
@@ -207,7 +207,7 @@ def ca_credential(lookup: SecretLookup, name: str) -> CaCredential:
     ca_name = name + CA_SUFFIX
     candidates = [s for s in (lookup.get(ca_name), lookup.get(name)) if s is not None]
     if not candidates:
-        raise CredentialError(f"secret {lookup.namespace}/{name} not found")
+        raise CredentialNotFound(f"secret {lookup.namespace}/{name} not found")
     for secret in candidates:
         values = secret.values()
         _refuse_reserved(secret)

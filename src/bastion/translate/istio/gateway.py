@@ -13,7 +13,7 @@ from typing import TypeVar
 from bastion.api import core, istio, validation
 from bastion.api.validation.names import is_ip
 from bastion.diag import Diagnostic, ObjectRef, Severity
-from bastion.errors import CredentialError
+from bastion.errors import CredentialError, CredentialNotFound
 from bastion.ir.model import (
     Backend,
     BackendRef,
@@ -36,7 +36,7 @@ from bastion.layered import with_changes
 from bastion.memo import Memo
 from bastion.private import PrivateBytes
 from bastion.translate.istio import backends, credentials, files, hosts, policies
-from bastion.translate.istio.refs import gateway_refs
+from bastion.translate.istio.refs import bindable_hosts, gateway_refs
 from bastion.translate.istio.resources import Options, Resources, Workload
 from bastion.translate.istio.routes import RouteBuilder, binds, is_catch_all
 
@@ -79,11 +79,16 @@ class IrResult:
 
 
 class FieldError(CredentialError):
-    """A credential problem and the field that caused it."""
+    """A credential problem and the field that caused it; `missing`: no Secret of the name."""
 
-    def __init__(self, field_path: str, message: str) -> None:
+    def __init__(self, field_path: str, message: str, missing: bool = False) -> None:
         super().__init__(message)
         self.field = field_path
+        self.missing = missing
+
+    @property
+    def code(self) -> str:
+        return "CredentialNotFound" if self.missing else "CredentialInvalid"
 
 
 @contextmanager
@@ -94,7 +99,7 @@ def field_errors(field_path: str) -> Iterator[None]:
     except FieldError:
         raise
     except CredentialError as exc:
-        raise FieldError(field_path, str(exc)) from None
+        raise FieldError(field_path, str(exc), isinstance(exc, CredentialNotFound)) from None
 
 
 @dataclass(frozen=True)
@@ -310,7 +315,7 @@ class _Translation:
         out: list[TlsRoute] = []
         for vs in self._bound_to(gw.namespace or "", gw.name):
             ref = ObjectRef("VirtualService", vs.metadata.namespace or "", vs.metadata.name)
-            allowed = self._hosts_for(entry, entry.server.hosts, vs)
+            allowed = bindable_hosts(entry.gateway, entry.server.hosts, vs)
             for i, rule in enumerate(vs.spec.tls):
                 at = f"spec.tls[{i}]"
                 for match in rule.match:
@@ -358,7 +363,7 @@ class _Translation:
         builder = self._route_builder(self.diagnostics)
         port = entry.server.port.number
         for vs in self._bound_to(gw.namespace or "", gw.name):
-            names = self._hosts_for(entry, entry.server.hosts, vs)
+            names = bindable_hosts(entry.gateway, entry.server.hosts, vs)
             if not any(hosts.intersect(n, h) for n in names for h in vs.spec.hosts):
                 continue
             ref = ObjectRef("VirtualService", vs.metadata.namespace or "", vs.metadata.name)
@@ -420,7 +425,7 @@ class _Translation:
         try:
             certs, ca = self._policy_credentials(entry, tls, at)
         except FieldError as exc:
-            self.problem(entry, exc.field, "CredentialInvalid", f"server not programmed: {exc}")
+            self.problem(entry, exc.field, exc.code, f"server not programmed: {exc}")
             return None
         for cert in certs:
             self.tls_credentials[cert.name] = cert
@@ -590,7 +595,7 @@ class _Translation:
         out: list[tuple[str, list[Route]]] = []
         for vs in self._bound_to(gw.namespace or "", gw.name):
             matched: list[str] = []
-            for name in self._hosts_for(entry, server_hosts, vs):
+            for name in bindable_hosts(entry.gateway, server_hosts, vs):
                 for vs_host in vs.spec.hosts:
                     both = hosts.intersect(name, vs_host)
                     if both is not None and both not in matched:
@@ -600,16 +605,6 @@ class _Translation:
             out.extend((h, self._routes(builder, vs, gw.namespace or "", gw.name,
                                         entry.server.port.number)) for h in matched)
         return out
-
-    @staticmethod
-    def _hosts_for(entry: _Entry, server_hosts: list[str], vs: istio.VirtualService
-                   ) -> list[str]:
-        """The server's host names a VirtualService may bind: `ns/host` admits VirtualServices
-        of namespace `ns` only (`*`: any, `.`: the Gateway's own)."""
-        vs_ns = vs.metadata.namespace or "default"
-        gw_ns = entry.gateway.metadata.namespace
-        return [name for ns, name in map(hosts.split_namespace, server_hosts)
-                if ns in ("*", vs_ns) or (ns == "." and vs_ns == gw_ns)]
 
     def _route_builder(self, diagnostics: list[Diagnostic]) -> RouteBuilder:
         return RouteBuilder(self.res, diagnostics, self.workload.namespace,
@@ -718,8 +713,7 @@ class _Translation:
                                else self._upstream_files(at, tls))
         except FieldError as exc:
             self.diagnostics.append(Diagnostic(
-                ref, exc.field, "CredentialInvalid",
-                f"{exc}; requests to this destination get 503"))
+                ref, exc.field, exc.code, f"{exc}; requests to this destination get 503"))
             return None
         if certificate is not None:
             self.tls_credentials[certificate.name] = certificate

@@ -1,10 +1,14 @@
-"""Choosing local ports for listeners that are bound a little later (by Envoy, or a sample)."""
+"""Choosing local ports for listeners that are bound a little later (by Envoy, or a sample),
+and the control plane's own default addresses."""
 
 from __future__ import annotations
 
 import random
 import socket
 from pathlib import Path
+
+# Prometheus metrics, on Istio's monitoring port (loopback: no one else needs to reach it).
+METRICS_ADDRESS = "127.0.0.1:15014"
 
 
 def _ephemeral_range() -> tuple[int, int]:

@@ -71,6 +71,7 @@ class Bastion:
         self.state_dir = workdir / "state"
         self.secure_port = free_port()
         self.http_port = free_port()
+        self.metrics_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.env = {**os.environ, "BASTION_STATE_DIR": str(self.state_dir)}
 
@@ -79,6 +80,7 @@ class Bastion:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bastion", "serve", "--bind-address", "127.0.0.1",
              "--port-map", f"443={self.secure_port}", "--port-map", f"80={self.http_port}",
+             "--metrics-address", f"127.0.0.1:{self.metrics_port}",
              "--log-level", "DEBUG", *self.serve_args],
             env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout

@@ -20,6 +20,7 @@ class Inputs:
     def __init__(self) -> None:
         self._models: dict[StoreKey, tuple[int, Any]] = {}
         self.resources = Resources()
+        self.kinds: dict[str, int] = {}  # stored objects by kind, kept as they change
 
     @classmethod
     def of(cls, models: Iterable[object]) -> Inputs:
@@ -28,6 +29,8 @@ class Inputs:
         for model in models:
             meta = model.metadata  # type: ignore[attr-defined]
             key = StoreKey("", type(model).__name__, meta.namespace or "", meta.name)
+            if key not in out._models:
+                out.kinds[key.kind] = out.kinds.get(key.kind, 0) + 1
             out._models[key] = (0, model)
             out.resources.put(model)
         return out
@@ -62,13 +65,18 @@ class Inputs:
         elif model is not None and body is not None:
             model = _with_server_metadata(model, body)
         self._drop(key)
+        if key not in self._models:
+            self.kinds[key.kind] = self.kinds.get(key.kind, 0) + 1
         self._models[key] = (revision, model)
         if model is not None:
             self.resources.put(model)
 
     def remove(self, key: StoreKey) -> None:
         self._drop(key)
-        self._models.pop(key, None)
+        if self._models.pop(key, None) is not None:
+            self.kinds[key.kind] -= 1
+            if not self.kinds[key.kind]:
+                del self.kinds[key.kind]
 
     def _drop(self, key: StoreKey) -> None:
         entry = self._models.get(key)

@@ -281,7 +281,8 @@ class Demo:
     def start(self) -> None:
         secure, plain = free_listener_port(), free_listener_port()
         self.spawn("serve", "--bind-address", "127.0.0.1", "--port-map", f"443={secure}",
-                   "--port-map", f"80={plain}", "--run-workloads", log="serve.log")
+                   "--port-map", f"80={plain}", "--run-workloads", "--metrics-address", "",
+                   log="serve.log")
         sample = self.workdir / "samples" / "httpbin"
         sample.mkdir(parents=True)
         (sample / "httpbin.yaml").write_text(

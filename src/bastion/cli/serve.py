@@ -7,6 +7,7 @@ import asyncio
 import click
 
 from bastion.cli.common import State, pass_state
+from bastion.ports import METRICS_ADDRESS
 
 
 def _port_map(values: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
@@ -60,6 +61,9 @@ def _labels(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
               help="Run Deployments whose images are Istio's samples (or whose command names "
                    "an executable here) as local processes, each pod on a loopback address of "
                    "its own, with EndpointSlices for the Services that select them.")
+@click.option("--metrics-address", default=METRICS_ADDRESS, show_default=True,
+              metavar="HOST:PORT",
+              help="Serve Prometheus metrics here (Istio's monitoring port); '' turns it off.")
 @click.option("--log-level", default="INFO", show_default=True)
 @click.option("--envoy-log-level", default="info", show_default=True)
 @click.option("--envoy-stats-prefix", "stats_prefixes", multiple=True, metavar="PREFIX",
@@ -71,7 +75,7 @@ def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
                   gateway_namespace: str, labels: tuple[str, ...], gateway_name: str,
                   no_envoy: bool, concurrency: int | None, debounce: float,
                   secret_grace: float | None, cert_dirs: tuple[str, ...], http3: bool,
-                  run_workloads: bool,
+                  run_workloads: bool, metrics_address: str,
                   log_level: str, envoy_log_level: str,
                   stats_prefixes: tuple[str, ...]) -> None:
     """Run the control plane, its local API, its ADS server and the Envoy gateway."""
@@ -88,5 +92,5 @@ def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
         gateway_name=gateway_name, run_envoy=not no_envoy, concurrency=concurrency,
         envoy_log_level=envoy_log_level, debounce_s=debounce, **grace,
         log_level=log_level.upper(), envoy_stats_prefixes=stats_prefixes,
-        run_workloads=run_workloads)
+        run_workloads=run_workloads, metrics_address=metrics_address)
     asyncio.run(serve(config))

@@ -22,9 +22,11 @@ from bastion.dataplane.envoy.connections import Connections
 from bastion.dataplane.envoy.driver import EnvoyDataPlane
 from bastion.dataplane.envoy.supervisor import DRAIN_TIME_S, for_gateway
 from bastion.errors import ServerUnavailable
+from bastion.ports import METRICS_ADDRESS
 from bastion.server.api import serve_api
 from bastion.server.handlers import Handlers
 from bastion.services.gateway_objects import GatewayFacts, deployment, pod, service
+from bastion.services.metrics import serve_metrics
 from bastion.services.objects import ObjectService
 from bastion.services.pipeline import DEFAULT_SECRET_GRACE_S, Pipeline, PipelineConfig
 from bastion.services.workloads.controller import WorkloadController
@@ -49,6 +51,7 @@ class ServeConfig:
     log_level: str = "INFO"
     envoy_stats_prefixes: tuple[str, ...] = ()
     run_workloads: bool = False
+    metrics_address: str = METRICS_ADDRESS  # "": no metrics endpoint
 
 
 def prepare_state_dir(path: Path) -> None:
@@ -120,6 +123,8 @@ async def serve(config: ServeConfig) -> None:
     objects.virtual = running
     api = await serve_api(state / "api.sock", Handlers(
         objects, pipeline, dataplane, connections, supervisor, config.options))
+    if config.metrics_address:
+        serve_metrics(config.metrics_address, pipeline, connections)
     builder = asyncio.create_task(pipeline.run())
     runner = asyncio.create_task(workloads.run()) if workloads is not None else None
     if supervisor is not None:

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bastion import metrics
 from bastion.build import Build, Inputs, build
 from bastion.clock import seconds_until, utc_now
 from bastion.dataplane import DataPlane
@@ -171,6 +172,7 @@ class Pipeline:
         self._log_diagnostics(result)
         self.build = result
         self.last_build_ms = (time.perf_counter() - started) * 1000
+        metrics.BUILD_SECONDS.observe(self.last_build_ms / 1000)
         self.last_build_cpu_ms = (time.thread_time() - started_cpu) * 1000
         log.debug("built revision %d in %.1f ms", result.revision, self.last_build_ms)
         if time.perf_counter() - started > LARGE_BUILD_S:

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bastion import metrics
 from bastion.dataplane.envoy.protocol import Event, Session
 from bastion.dataplane.envoy.resources import SHORT_NAMES
 from bastion.ir.workload import Workload
@@ -31,6 +32,8 @@ class Connection:
 class Connections:
     def __init__(self) -> None:
         self.all: list[Connection] = []
+        # The last response sent on each stream and type: (nonce, when), until answered.
+        self._pending: dict[tuple[int, str], tuple[str, float]] = {}
         self._progress = asyncio.Condition()
         self._notifiers: set[asyncio.Task[None]] = set()
 
@@ -42,6 +45,8 @@ class Connections:
     def remove(self, conn: Connection) -> None:
         if conn in self.all:
             self.all.remove(conn)
+        for key in [k for k in self._pending if k[0] == id(conn)]:
+            del self._pending[key]
         log.info("gateway %s disconnected", conn.name)
         self._notify()
 
@@ -50,6 +55,7 @@ class Connections:
         node = conn.name
         for event in events:
             kind = event.short_type
+            self._count(conn, event)
             names = ", ".join(event.names)
             if event.kind == "nack":
                 log.error("gateway %s rejected (NACK) %s version %s [%s]: %s", node, kind,
@@ -67,6 +73,20 @@ class Connections:
                         names or "(none)")
         if events:
             self._notify()
+
+    def _count(self, conn: Connection, event: Event) -> None:
+        kind, key = event.short_type, (id(conn), event.type_url)
+        if event.kind == "send":
+            metrics.XDS_PUSHES.labels(kind).inc()
+            self._pending[key] = (event.nonce, time.monotonic())
+            return
+        if event.kind not in ("ack", "nack"):
+            return
+        (metrics.XDS_ACKS if event.kind == "ack" else metrics.XDS_NACKS).labels(kind).inc()
+        pending = self._pending.get(key)
+        if pending is not None and pending[0] == event.nonce:
+            metrics.XDS_PUSH_SECONDS.labels(kind).observe(time.monotonic() - pending[1])
+            del self._pending[key]
 
     def _notify(self) -> None:
         task = asyncio.get_running_loop().create_task(self._wake())

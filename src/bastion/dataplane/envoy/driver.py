@@ -96,7 +96,7 @@ def describe_credential(cred: TlsCredential | None, ca: CaCredential | None) -> 
     if cred is not None and cred.summary is not None and cred.source is not None:
         s = cred.summary
         return (f"from {_origin(cred.source)}, serial {s.serial}, "
-                f"subject {s.subject}, not after {s.not_after}")
+                f"subject {s.subject}, not before {s.not_before}, not after {s.not_after}")
     if ca is not None and ca.source is not None:
         return (f"CA from {_origin(ca.source)}, "
                 f"{len(ca.summaries)} certificate(s)" + (", with CRL" if ca.crl else ""))

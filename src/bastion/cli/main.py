@@ -33,6 +33,7 @@ COMMANDS = {
     "scale": "bastion.cli.workloads:scale",
     "rollout": "bastion.cli.workloads:rollout",
     "samples": "bastion.cli.samples:samples",
+    "certs": "bastion.cli.certs:certs",
     "demo": "bastion.cli.demo:demo",
     "proxy-config": "bastion.cli.proxy_config:proxy_config",
     "translate": "bastion.cli.offline:translate",

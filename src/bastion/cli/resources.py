@@ -82,8 +82,8 @@ def _read_file(path: str) -> bytes:
         fail(f"cannot read {path}: {exc.strerror}")
 
 
-def _create_secret(state: State, name: str, secret_type: str, data: dict[str, bytes],
-                   files: tuple[str, str] | None = None) -> None:
+def create_secret(state: State, name: str, secret_type: str, data: dict[str, bytes],
+                  files: tuple[str, str] | None = None, create_only: bool = True) -> None:
     """The control plane admits the Secret, warns about names and keys a gateway never uses,
     and (for `tls`, with `files`) checks that key and certificate belong together, as kubectl
     does before sending: one check, where the checking code is already loaded."""
@@ -93,7 +93,7 @@ def _create_secret(state: State, name: str, secret_type: str, data: dict[str, by
         "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
     }
     answer = state.call({"op": "apply", "objects": [body], "namespace": state.ns,
-                         "createOnly": True, "verifyKeyPairs": files is not None})
+                         "createOnly": create_only, "verifyKeyPairs": files is not None})
     for result in answer.get("results", []):
         if result.get("reason") == "BadKeyPair" and files is not None:
             fail(f"failed to load key pair from {files[0]} and {files[1]}: {result['error']}")
@@ -108,7 +108,7 @@ def _create_secret(state: State, name: str, secret_type: str, data: dict[str, by
 @pass_state
 def secret_tls(state: State, name: str, cert: str, key: str) -> None:
     """Create a kubernetes.io/tls secret from a certificate and key."""
-    _create_secret(state, name, TLS_SECRET_TYPE,
+    create_secret(state, name, TLS_SECRET_TYPE,
                    {"tls.crt": _read_file(cert), "tls.key": _read_file(key)}, (cert, key))
 
 
@@ -137,7 +137,7 @@ def secret_generic(state: State, name: str, from_files: tuple[str, ...],
         if not sep or not key:
             fail(f"invalid literal source {spec!r}, expected key=value")
         data[key] = value.encode()
-    _create_secret(state, name, secret_type, data)
+    create_secret(state, name, secret_type, data)
 
 
 @click.command()

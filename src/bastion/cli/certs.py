@@ -1,0 +1,214 @@
+"""`bastion certs`: the certificates the task makes with openssl, in one command each: a root
+CA, an intermediate, server and client certificates, and a CRL. Each writes PEM files
+(`PREFIX.crt`, `PREFIX.key`, the key readable by its owner only); with `--secret` it also
+stores the Secret a gateway reads, in the task's layouts.
+
+Output names files and summarises certificates; it never prints a key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from bastion import pki
+from bastion.cli.common import State, fail, namespace_option, pass_state
+from bastion.pem import summarize
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@click.group()
+def certs() -> None:
+    """Make CA, server and client certificates and CRLs (ECDSA P-256 unless --rsa)."""
+
+
+def _key_options(f: F) -> F:
+    f = click.option("--days", default=365, show_default=True, help="Validity in days.")(f)
+    f = click.option("--rsa", "rsa_bits", type=int, default=None, flag_value=2048,
+                     is_flag=False, help="An RSA key (--rsa: 2048 bits; --rsa=4096).")(f)
+    return click.option("--out", "prefix", required=True, metavar="PREFIX",
+                        help="Write PREFIX.crt and PREFIX.key.")(f)
+
+
+def _secret_options(f: F) -> F:
+    f = click.option("--secret", "secret_name", default=None,
+                     help="Also store the Secret NAME (created or replaced).")(f)
+    f = click.option("--format", "secret_format", type=click.Choice(["tls", "generic"]),
+                     default="tls", show_default=True,
+                     help="tls: kubernetes.io/tls with tls.crt and tls.key; generic: "
+                          "tls.crt, tls.key and ca.crt (for mutual TLS).")(f)
+    return namespace_option(f)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def _window(days: int) -> tuple[dt.datetime, dt.datetime]:
+    if days < 1:
+        fail("--days must be at least 1")
+    start = _now() - dt.timedelta(minutes=5)  # clocks that lag a little still accept it
+    return start, start + dt.timedelta(days=days)
+
+
+def _load_ca(prefix: str) -> tuple[list[x509.Certificate], pki.PrivateKey]:
+    """The CA at PREFIX (its chain, the CA first) and its key."""
+    try:
+        chain = x509.load_pem_x509_certificates(Path(prefix + ".crt").read_bytes())
+        key = pki.load_key(Path(prefix + ".key").read_bytes())
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read the CA {prefix}.crt / {prefix}.key: {exc}")
+    return chain, key
+
+
+def _write(prefix: str, chain: list[x509.Certificate], key: pki.PrivateKey) -> None:
+    Path(prefix).parent.mkdir(parents=True, exist_ok=True)
+    Path(prefix + ".crt").write_bytes(pki.cert_pem(*chain))
+    key_path = Path(prefix + ".key")
+    descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(pki.key_pem(key, "PKCS8").reveal())
+    os.chmod(key_path, 0o600)
+    s = summarize(chain[0])
+    names = f", DNS {', '.join(s.dns_names)}" if s.dns_names else ""
+    click.echo(f"wrote {prefix}.crt and {prefix}.key: {s.subject}, serial {s.serial}{names}, "
+               f"valid {s.not_before} to {s.not_after}")
+
+
+def _key(rsa_bits: int | None) -> pki.PrivateKey:
+    return pki.new_key("RSA", rsa_bits) if rsa_bits else pki.new_key("ECDSA")
+
+
+def _store(state: State, name: str, secret_format: str, chain: list[x509.Certificate],
+           key: pki.PrivateKey, ca: list[x509.Certificate]) -> None:
+    from bastion.cli.resources import TLS_SECRET_TYPE, create_secret
+
+    data = {"tls.crt": pki.cert_pem(*chain), "tls.key": pki.key_pem(key, "PKCS8").reveal()}
+    if secret_format == "generic":
+        data["ca.crt"] = pki.cert_pem(*ca)  # the issuing CA verifies clients it issued
+    create_secret(state, name, TLS_SECRET_TYPE if secret_format == "tls" else "Opaque", data,
+                  create_only=False)
+
+
+@certs.command("root")
+@click.option("--cn", "common_name", default="example.com", show_default=True)
+@click.option("--org", "organization", default="example Inc.", show_default=True)
+@_key_options
+def root(common_name: str, organization: str, prefix: str, rsa_bits: int | None,
+         days: int) -> None:
+    """A self-signed root CA (the task's `openssl req -x509 ... -keyout example.com.key`)."""
+    key = _key(rsa_bits)
+    start, end = _window(days)
+    request = pki.Request(common_name, organization, not_before=start, not_after=end,
+                          is_ca=True, usages=())
+    _write(prefix, [pki.sign(request, key.public_key(), None, key)], key)
+
+
+@certs.command("intermediate")
+@click.option("--ca", "ca_prefix", required=True, metavar="PREFIX", help="The issuing CA.")
+@click.option("--cn", "common_name", required=True)
+@click.option("--org", "organization", default="", help="Organisation (O=).")
+@_key_options
+def intermediate(ca_prefix: str, common_name: str, organization: str, prefix: str,
+                 rsa_bits: int | None, days: int) -> None:
+    """An intermediate CA signed by --ca; its file holds it and the chain above it."""
+    chain, ca_key = _load_ca(ca_prefix)
+    key = _key(rsa_bits)
+    start, end = _window(days)
+    request = pki.Request(common_name, organization, not_before=start, not_after=end,
+                          is_ca=True, usages=(), path_length=0)
+    _write(prefix, [pki.sign(request, key.public_key(), (chain[0], ca_key)),
+                    *_without_roots(chain)], key)
+
+
+def _leaf(state: State, ca_prefix: str, common_name: str, organization: str, hosts: list[str],
+          usages: tuple[str, ...], prefix: str, rsa_bits: int | None, days: int,
+          secret_name: str | None, secret_format: str) -> None:
+    chain, ca_key = _load_ca(ca_prefix)
+    key = _key(rsa_bits)
+    start, end = _window(days)
+    dns = tuple(h for h in hosts if not _is_ip(h))
+    ips = tuple(h for h in hosts if _is_ip(h))
+    request = pki.Request(common_name, organization, dns, ips, start, end,
+                          usages=pki.DEFAULT_USAGES + usages)
+    leaf = pki.sign(request, key.public_key(), (chain[0], ca_key))
+    issued = [leaf, *_without_roots(chain)]
+    _write(prefix, issued, key)
+    if secret_name:
+        _store(state, secret_name, secret_format, issued, key, chain)
+
+
+def _without_roots(chain: list[x509.Certificate]) -> list[x509.Certificate]:
+    """The intermediates of a CA's chain: a root is the client's to hold, not sent."""
+    return [c for c in chain if c.issuer != c.subject]
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+@certs.command("server")
+@click.option("--ca", "ca_prefix", required=True, metavar="PREFIX", help="The issuing CA.")
+@click.option("--host", "hosts", multiple=True, required=True,
+              help="A DNS name or IP address (repeatable); the first is the CN.")
+@click.option("--org", "organization", default="", help="Organisation (O=).")
+@_key_options
+@_secret_options
+@pass_state
+def server(state: State, ca_prefix: str, hosts: tuple[str, ...], organization: str,
+           prefix: str, rsa_bits: int | None, days: int, secret_name: str | None,
+           secret_format: str) -> None:
+    """A server certificate with a SAN for every --host."""
+    _leaf(state, ca_prefix, hosts[0], organization, list(hosts), ("server auth",), prefix,
+          rsa_bits, days, secret_name, secret_format)
+
+
+@certs.command("client")
+@click.option("--ca", "ca_prefix", required=True, metavar="PREFIX", help="The issuing CA.")
+@click.option("--cn", "common_name", required=True)
+@click.option("--org", "organization", default="", help="Organisation (O=).")
+@_key_options
+@_secret_options
+@pass_state
+def client(state: State, ca_prefix: str, common_name: str, organization: str, prefix: str,
+           rsa_bits: int | None, days: int, secret_name: str | None,
+           secret_format: str) -> None:
+    """A client certificate (for mutual TLS) with the CN given."""
+    _leaf(state, ca_prefix, common_name, organization, [], ("client auth",), prefix, rsa_bits,
+          days, secret_name, secret_format)
+
+
+@certs.command("crl")
+@click.option("--ca", "ca_prefix", required=True, metavar="PREFIX", help="The issuing CA.")
+@click.option("--revoke", "revoked", multiple=True, metavar="CERT",
+              help="A certificate file to revoke (repeatable).")
+@click.option("--days", default=30, show_default=True, help="Until the next update.")
+@click.option("--out", "path", required=True, help="The CRL file (PEM).")
+def crl(ca_prefix: str, revoked: tuple[str, ...], days: int, path: str) -> None:
+    """A CRL signed by --ca revoking the certificates given."""
+    chain, ca_key = _load_ca(ca_prefix)
+    serials = []
+    for cert_path in revoked:
+        try:
+            serials.append(x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+                           .serial_number)
+        except (OSError, ValueError) as exc:
+            fail(f"cannot read {cert_path}: {exc}")
+    now = _now()
+    revocations = pki.revocation_list((chain[0], ca_key), serials, now,
+                                      now + dt.timedelta(days=days))
+    Path(path).write_bytes(revocations.public_bytes(Encoding.PEM))
+    click.echo(f"wrote {path}: {len(serials)} revoked, next update "
+               f"{revocations.next_update_utc:%Y-%m-%dT%H:%M:%SZ}")

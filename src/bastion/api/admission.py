@@ -14,9 +14,11 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from bastion.api import core, istio, validation
+from bastion.api import certmanager, core, istio, validation
 from bastion.api.base import validate
 from bastion.api.kinds import (
+    ACME,
+    CERT_MANAGER,
     ISTIO_NETWORKING,
     KindInfo,
     info_for,
@@ -36,6 +38,10 @@ MODELS: dict[tuple[str, str], type[Any]] = {
     ("", "Endpoints"): core.Endpoints,
     ("", "Pod"): core.Pod,
     ("discovery.k8s.io", "EndpointSlice"): core.EndpointSlice,
+    (CERT_MANAGER, "Certificate"): certmanager.Certificate,
+    (CERT_MANAGER, "Issuer"): certmanager.Issuer,
+    (CERT_MANAGER, "ClusterIssuer"): certmanager.ClusterIssuer,
+    (ACME, "Challenge"): certmanager.Challenge,
 }
 
 SEMANTIC_CHECKS: dict[type, Callable[[Any], Iterator[validation.Problem]]] = {
@@ -43,6 +49,9 @@ SEMANTIC_CHECKS: dict[type, Callable[[Any], Iterator[validation.Problem]]] = {
     istio.VirtualService: validation.virtual_service_problems,
     istio.ServiceEntry: validation.service_entry_problems,
     istio.DestinationRule: validation.destination_rule_problems,
+    certmanager.Certificate: validation.certificate_problems,
+    certmanager.Issuer: validation.issuer_problems,
+    certmanager.ClusterIssuer: validation.issuer_problems,
 }
 
 

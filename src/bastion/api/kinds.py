@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 ISTIO_NETWORKING = "networking.istio.io"
 ISTIO_VERSIONS = ("v1", "v1beta1", "v1alpha3")
+CERT_MANAGER = "cert-manager.io"
+ACME = "acme.cert-manager.io"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,14 @@ KNOWN_KINDS: tuple[KindInfo, ...] = (
     KindInfo("Pod", "", ("v1",), "pods", ("po",)),
     KindInfo("ServiceAccount", "", ("v1",), "serviceaccounts", ("sa",)),
     KindInfo("Deployment", "apps", ("v1",), "deployments", ("deploy",)),
+    KindInfo("Event", "", ("v1",), "events", ("ev",)),
+    KindInfo("Certificate", CERT_MANAGER, ("v1",), "certificates", ("cert", "certs"),
+             acted_on=True),
+    KindInfo("Issuer", CERT_MANAGER, ("v1",), "issuers", (), acted_on=True),
+    KindInfo("ClusterIssuer", CERT_MANAGER, ("v1",), "clusterissuers", (), namespaced=False,
+             acted_on=True),
+    KindInfo("Order", ACME, ("v1",), "orders", ()),
+    KindInfo("Challenge", ACME, ("v1",), "challenges", (), acted_on=True),
 )
 
 

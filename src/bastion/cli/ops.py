@@ -34,24 +34,56 @@ def env(state: State) -> None:
 
 @click.command()
 @click.option("--for", "condition", default="distribution",
-              type=click.Choice(["distribution"]), help="What to wait for.")
+              help="distribution (istioctl x wait), or condition=NAME (kubectl wait).")
 @click.option("--timeout", default="30s", help="How long to wait (e.g. 10s).")
 @click.argument("kind")
-@click.argument("name")
+@click.argument("name", required=False)
 @namespace_option
 @pass_state
-def wait(state: State, condition: str, timeout: str, kind: str, name: str) -> None:
-    """Wait until the gateway has accepted config that includes KIND NAME (NAME or NAME.NS)."""
+def wait(state: State, condition: str, timeout: str, kind: str, name: str | None) -> None:
+    """Wait until the gateway has accepted config that includes KIND NAME (NAME or NAME.NS),
+    or until the object's status has a condition (KIND/NAME or KIND NAME)."""
+    if name is None:
+        kind, _, name = kind.partition("/")
+        if not name:
+            fail("give KIND NAME or KIND/NAME")
+    seconds = parse_timeout(timeout)
+    if condition.lower().startswith("condition="):
+        _wait_condition(state, kind, name, condition.partition("=")[2], seconds)
+        return
+    if condition != "distribution":
+        fail(f"--for must be distribution or condition=NAME, not {condition!r}")
     namespace = state.ns
     if "." in name and kind.lower() not in ("secret", "secrets"):
         name, namespace = name.split(".", 1)
-    seconds = parse_timeout(timeout)
     answer = state.call({"op": "wait", "kind": kind, "name": name, "namespace": namespace,
                          "timeout": seconds}, timeout=seconds + 10)
     if not answer.get("ok"):
         fail(answer.get("error", "wait failed"))
     click.echo(f"{kind} {namespace}/{name} distributed to the gateway "
                f"(revision {answer['revision']})")
+
+
+def _wait_condition(state: State, kind: str, name: str, wanted: str, seconds: float) -> None:
+    """kubectl's: until the object's `status.conditions` has `wanted` (any case) "True"."""
+    wanted, _, value = wanted.partition("=")
+    value = value or "True"
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = state.call({"op": "get", "kind": kind, "name": name, "namespace": state.ns})
+        if not answer.get("ok"):
+            fail(f"Error from server (NotFound): {answer.get('error')}")
+        body = answer["items"][0]
+        conditions = (body.get("status") or {}).get("conditions") or []
+        if any(str(c.get("type", "")).lower() == wanted.lower()
+               and str(c.get("status", "")).lower() == value.lower() for c in conditions):
+            group = body.get("apiVersion", "").rpartition("/")[0]
+            resource = body.get("kind", kind).lower() + (f".{group}" if group else "")
+            click.echo(f"{resource}/{name} condition met")
+            return
+        if time.monotonic() >= deadline:
+            fail(f"timed out waiting for the condition on {kind}/{name}")
+        time.sleep(0.1)
 
 
 @click.command()

@@ -1,5 +1,5 @@
 """Istio's semantic rules for Gateways, VirtualServices and ServiceEntries, beyond what the schema
-checks.
+checks (and cert-manager's for Certificates and Issuers, `certificate`).
 
 Each rule follows one of Istio's own admission checks (`pkg/config/validation` in istio/istio), so
 YAML that istiod refuses is refused here with the field named, YAML it accepts with a warning is
@@ -7,6 +7,11 @@ accepted with that warning, and YAML it accepts is accepted. Where bastion is st
 says why (Envoy would refuse the result).
 """
 
+from bastion.api.validation.certificate import (
+    certificate_problems,
+    go_duration_s,
+    issuer_problems,
+)
 from bastion.api.validation.destination_rule import destination_rule_problems
 from bastion.api.validation.gateway import (
     ISTIO_CIPHER_SUITES,
@@ -38,13 +43,16 @@ __all__ = [
     "ISTIO_ECDH_CURVES",
     "RE2_MAX_PROGRAM_SIZE",
     "Problem",
+    "certificate_problems",
     "destination_rule_problems",
     "direct_response_bytes",
     "duration_ns",
     "gateway_problems",
+    "go_duration_s",
     "is_authority",
     "is_ip",
     "is_known_cipher",
+    "issuer_problems",
     "operable",
     "redirect_served",
     "regex_problem",

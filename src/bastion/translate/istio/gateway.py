@@ -35,7 +35,7 @@ from bastion.ir.model import (
 from bastion.layered import with_changes
 from bastion.memo import Memo
 from bastion.private import PrivateBytes
-from bastion.translate.istio import backends, credentials, files, hosts, policies
+from bastion.translate.istio import backends, challenges, credentials, files, hosts, policies
 from bastion.translate.istio.refs import bindable_hosts, gateway_refs
 from bastion.translate.istio.resources import Options, Resources, Workload
 from bastion.translate.istio.routes import RouteBuilder, binds, is_catch_all
@@ -143,7 +143,8 @@ class _Translation:
 
     def run(self) -> GatewayConfig:
         by_listener: dict[tuple[str, int], list[_Entry]] = defaultdict(list)
-        for gateway in self._selected_gateways():
+        selected = self._selected_gateways()
+        for gateway in selected:
             for i, server in enumerate(gateway.spec.servers):
                 entry = _Entry(gateway, i, server)
                 if server.default_endpoint:
@@ -161,6 +162,10 @@ class _Translation:
             listener = self._listener(address, bind_port, entries)
             if listener is not None:
                 listeners.append(listener)
+        if self.res.challenges:
+            listeners = challenges.with_challenges(
+                listeners, challenges.wanted(self.res.challenges.values(), selected),
+                self.options)
         used = self._referenced_backends(listeners)
         return GatewayConfig(
             listeners=tuple(listeners),

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bastion.api import core, istio
+from bastion.api import certmanager, core, istio
 from bastion.ir.workload import Workload
 from bastion.private import PrivateBytes
 from bastion.translate.istio.files import FileRefs, file_refs, rule_file_refs
@@ -60,6 +60,7 @@ class Resources:
     endpoints: dict[tuple[str, str], core.Endpoints] = field(default_factory=dict)
     pods: dict[tuple[str, str], core.Pod] = field(default_factory=dict)
     endpoint_slices: dict[tuple[str, str], core.EndpointSlice] = field(default_factory=dict)
+    challenges: dict[tuple[str, str], certmanager.Challenge] = field(default_factory=dict)
     # (namespace, name) of the VirtualServices naming each Gateway; tuples, not dicts, since a
     # Gateway is most often named by one or two.
     vs_by_gateway: dict[tuple[str, str], tuple[tuple[str, str], ...]] = field(
@@ -90,6 +91,7 @@ class Resources:
             core.Endpoints: self.endpoints,
             core.Pod: self.pods,
             core.EndpointSlice: self.endpoint_slices,
+            certmanager.Challenge: self.challenges,
         }
         return slots.get(model_type)
 

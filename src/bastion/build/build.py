@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
 
+from bastion.api.admission import MODELS
 from bastion.build.inputs import Inputs
 from bastion.diag import Diagnostic
 from bastion.ir.model import Server, ServerKey
@@ -30,6 +31,10 @@ from bastion.translate.istio import (
     to_ir,
 )
 from bastion.translate.istio.credentials import CA_SUFFIX
+from bastion.translate.istio.files import FILE_GROUP
+from bastion.translate.istio.resources import READ_TYPES
+
+READ_KINDS = frozenset({(FILE_GROUP, "File")} | {k for k, t in MODELS.items() if t in READ_TYPES})
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,8 @@ def _incremental(before: GatewayBuild, inputs: Inputs, changed: Collection[Store
     """The gateway's build after `changed`, from its previous one, or None when only a full
     translation can tell."""
     workload = before.workload
-    if not changed:
+    changed = [k for k in changed if (k.group, k.kind) in READ_KINDS]
+    if not changed:  # nothing translation reads (an Event, a Certificate, a ConfigMap)
         return GatewayBuild(workload, before.ir, Delta())
     if all(k.group == "" and k.kind == "Secret" for k in changed):
         return _secrets_changed(before, inputs, {k.name for k in changed

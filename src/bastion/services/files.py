@@ -22,13 +22,12 @@ from bastion.errors import CredentialError
 from bastion.private import PrivateBytes
 from bastion.store.keys import StoreKey
 from bastion.translate.istio.credentials import check_pair
-from bastion.translate.istio.files import confinement_problem
+from bastion.translate.istio.files import FILE_GROUP, confinement_problem
 from bastion.translate.istio.resources import FileRead, Resources
 
 log = logging.getLogger("bastion")
 POLL_S = 0.2
 PAIR_PATIENCE_S = 2.0
-FILE_GROUP = "files.bastion.dev"
 
 
 def file_key(path: str) -> StoreKey:

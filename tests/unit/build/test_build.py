@@ -175,3 +175,19 @@ def test_route_edits_keep_the_warnings_about_empty_destinations_true() -> None:
         assert [d.field for d in empty] == (["spec.http[0].route[0].destination"]
                                             if raw is not steps[-1] else [])
         before = fast
+
+
+def test_objects_translation_never_reads_change_nothing() -> None:
+    """An Event or a Certificate written (the certificate controller writes many) is no reason
+    to translate: the build is the previous one, and says nothing changed."""
+    inputs, before = world()
+    event = put(inputs, {"apiVersion": "v1", "kind": "Event",
+                         "metadata": {"name": "a.1", "namespace": "default"}}, 8)
+    certificate = put(inputs, {
+        "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+        "metadata": {"name": "a", "namespace": "istio-system"},
+        "spec": {"secretName": "a", "dnsNames": ["a.example.com"],
+                 "issuerRef": {"name": "ca", "kind": "ClusterIssuer"}}}, 9)
+    after = build(before, inputs, 9, [DEFAULT, EDGE], Options(), {event, certificate})
+    assert all(g.delta == Delta() for g in after.gateways.values())
+    assert after.gateways[DEFAULT].ir is before.gateways[DEFAULT].ir

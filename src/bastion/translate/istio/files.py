@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from bastion.api import istio
 
+# The group of the keys a changed file goes by in a build's `changed` set.
+FILE_GROUP = "files.bastion.dev"
 # The OCSP staple of a file-based certificate: a file of this name in the certificate's
 # directory (where a mounted Secret's `tls.ocsp-staple` key appears).
 STAPLE_FILE = "tls.ocsp-staple"

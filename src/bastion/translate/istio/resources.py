@@ -40,6 +40,13 @@ class FileRead:
     error: str = ""
 
 
+# The models translation reads (objects of other kinds never change a gateway's configuration).
+READ_TYPES: tuple[type, ...] = (
+    istio.Gateway, istio.VirtualService, istio.ServiceEntry, istio.DestinationRule,
+    core.Secret, core.Service, core.Endpoints, core.Pod, core.EndpointSlice,
+    certmanager.Challenge)
+
+
 @dataclass
 class Resources:
     """Everything stored that translation reads, by kind, keyed by (namespace, name).

@@ -27,3 +27,9 @@ XDS_PUSH_SECONDS = Histogram(
 BUILD_SECONDS = Histogram("bastion_build_seconds",
                           "Building the gateways' configuration from the stored objects.",
                           buckets=LATENCY_BUCKETS, registry=REGISTRY)
+CERTIFICATE_RENEWALS = Counter(
+    "bastion_certificate_renewals", "Certificates renewed into their Secrets (cert-manager's API).",
+    ["namespace", "certificate"], registry=REGISTRY)
+CERTIFICATE_FAILURES = Counter(
+    "bastion_certificate_failures", "Certificate issuances that failed (retried with back-off).",
+    ["namespace", "certificate"], registry=REGISTRY)

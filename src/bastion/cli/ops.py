@@ -242,3 +242,14 @@ def describe(state: State, kind: str, name: str) -> None:
     shown = {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata")}
     for line in yaml.safe_dump(shown, sort_keys=True).rstrip().splitlines():
         click.echo(f"  {line}")
+    events = answer.get("events") or []
+    click.echo("Events:" + ("  <none>" if not events else ""))
+    rows = [("Type", "Reason", "Count", "Last seen", "From", "Message")] + [
+        (e.get("type", ""), e.get("reason", ""), str(e.get("count", 1)),
+         e.get("lastTimestamp", ""), (e.get("source") or {}).get("component", ""),
+         e.get("message", "")) for e in events]
+    if events:
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        for row in rows:
+            cells = [c.ljust(w) for c, w in zip(row[:5], widths, strict=True)]
+            click.echo("  " + "  ".join([*cells, row[5]]))

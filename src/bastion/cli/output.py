@@ -94,6 +94,11 @@ def _columns(body: dict[str, Any]) -> list[tuple[str, str]]:
         return _pod_columns(body)
     if kind == "Deployment":
         return _deployment_columns(body)
+    if kind == "Certificate":  # cert-manager's printer columns
+        return [("READY", _condition(body, "Ready").get("status", "")),
+                ("SECRET", spec.get("secretName", ""))]
+    if kind in ("Issuer", "ClusterIssuer"):
+        return [("READY", _condition(body, "Ready").get("status", ""))]
     if kind == "Endpoints":
         eps = [f"{a.get('ip')}:{p.get('port')}" for s in body.get("subsets") or []
                for a in s.get("addresses") or [] for p in s.get("ports") or []]
@@ -101,8 +106,16 @@ def _columns(body: dict[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
+def _condition(body: dict[str, Any], kind: str) -> dict[str, Any]:
+    conditions = (body.get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c.get("type") == kind), {})
+
+
 def _wide_columns(body: dict[str, Any]) -> list[tuple[str, str]]:
     kind, spec, status = body.get("kind"), body.get("spec") or {}, body.get("status") or {}
+    if kind == "Certificate":
+        return [("ISSUER", (spec.get("issuerRef") or {}).get("name", "")),
+                ("STATUS", _condition(body, "Ready").get("message", ""))]
     if kind == "Service":
         selector = ",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items()))
         return [("SELECTOR", selector or "<none>")]

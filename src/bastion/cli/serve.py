@@ -64,6 +64,10 @@ def _labels(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 @click.option("--metrics-address", default=METRICS_ADDRESS, show_default=True,
               metavar="HOST:PORT",
               help="Serve Prometheus metrics here (Istio's monitoring port); '' turns it off.")
+@click.option("--certificate-backoff", default=300.0, show_default=True, metavar="SECONDS",
+              type=click.FloatRange(0.1),
+              help="The first retry of a failed certificate issuance (doubled each time, at "
+                   "most 32 h).")
 @click.option("--log-level", default="INFO", show_default=True)
 @click.option("--envoy-log-level", default="info", show_default=True)
 @click.option("--envoy-stats-prefix", "stats_prefixes", multiple=True, metavar="PREFIX",
@@ -75,7 +79,7 @@ def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
                   gateway_namespace: str, labels: tuple[str, ...], gateway_name: str,
                   no_envoy: bool, concurrency: int | None, debounce: float,
                   secret_grace: float | None, cert_dirs: tuple[str, ...], http3: bool,
-                  run_workloads: bool, metrics_address: str,
+                  run_workloads: bool, metrics_address: str, certificate_backoff: float,
                   log_level: str, envoy_log_level: str,
                   stats_prefixes: tuple[str, ...]) -> None:
     """Run the control plane, its local API, its ADS server and the Envoy gateway."""
@@ -92,5 +96,6 @@ def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
         gateway_name=gateway_name, run_envoy=not no_envoy, concurrency=concurrency,
         envoy_log_level=envoy_log_level, debounce_s=debounce, **grace,
         log_level=log_level.upper(), envoy_stats_prefixes=stats_prefixes,
-        run_workloads=run_workloads, metrics_address=metrics_address)
+        run_workloads=run_workloads, metrics_address=metrics_address,
+        certificate_backoff_s=certificate_backoff)
     asyncio.run(serve(config))

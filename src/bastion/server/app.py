@@ -25,12 +25,14 @@ from bastion.errors import ServerUnavailable
 from bastion.ports import METRICS_ADDRESS
 from bastion.server.api import serve_api
 from bastion.server.handlers import Handlers
+from bastion.services.certificates.controller import CertificateController, ControllerConfig
 from bastion.services.gateway_objects import GatewayFacts, deployment, pod, service
 from bastion.services.metrics import serve_metrics
 from bastion.services.objects import ObjectService
 from bastion.services.pipeline import DEFAULT_SECRET_GRACE_S, Pipeline, PipelineConfig
 from bastion.services.workloads.controller import WorkloadController
 from bastion.store import Store
+from bastion.store.keys import StoreKey
 from bastion.translate.istio import Options, Workload
 
 log = logging.getLogger("bastion")
@@ -52,6 +54,7 @@ class ServeConfig:
     envoy_stats_prefixes: tuple[str, ...] = ()
     run_workloads: bool = False
     metrics_address: str = METRICS_ADDRESS  # "": no metrics endpoint
+    certificate_backoff_s: float = 300.0  # the first retry of a failed issuance
 
 
 def prepare_state_dir(path: Path) -> None:
@@ -111,8 +114,20 @@ async def serve(config: ServeConfig) -> None:
     if config.run_workloads:
         workloads = WorkloadController(store, state / "pods", connections.wait_synced)
         objects.runs_workloads = True
-        objects.status_of = lambda key: workloads.deployment_status(
-            key.namespace, key.name) if (key.group, key.kind) == ("apps", "Deployment") else None
+
+    address = config.options.bind_address
+    certificates = CertificateController(store, ControllerConfig(
+        state, ("127.0.0.1" if address in ("0.0.0.0", "::") else address,
+                config.options.bind_port(80)), config.certificate_backoff_s),
+        connections.wait_synced)
+
+    def status_of(key: StoreKey) -> dict[str, Any] | None:
+        if workloads is not None and (key.group, key.kind) == ("apps", "Deployment"):
+            return workloads.deployment_status(key.namespace, key.name)
+        return certificates.status_of(key)
+
+    objects.status_of = status_of
+    objects.events = certificates.events
 
     def running() -> list[dict[str, Any]]:
         envoy = supervisor.status() if supervisor else None
@@ -127,6 +142,7 @@ async def serve(config: ServeConfig) -> None:
         serve_metrics(config.metrics_address, pipeline, connections)
     builder = asyncio.create_task(pipeline.run())
     runner = asyncio.create_task(workloads.run()) if workloads is not None else None
+    issuer = asyncio.create_task(certificates.run())
     if supervisor is not None:
         await supervisor.start()
     log.info("bastion serving: state %s, gateway %s/%s, labels %s, ports %s", state,
@@ -137,7 +153,7 @@ async def serve(config: ServeConfig) -> None:
     await until_signalled()
     log.info("shutting down")
     api.close()
-    for task in (builder, runner):
+    for task in (builder, runner, issuer):
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

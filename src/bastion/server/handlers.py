@@ -133,7 +133,9 @@ class Handlers:
         return {"ok": True, "object": body, "revision": revision, "deleted": deleted,
                 "distributed": self.connections.synced(revision),
                 "gateways": len(self.connections.all),
-                "diagnostics": [d.to_dict() for d in self.pipeline.diagnostics_for(ref)]}
+                "diagnostics": [d.to_dict() for d in self.pipeline.diagnostics_for(ref)],
+                "events": self.objects.events.of(ref.kind, ref.namespace, ref.name)
+                if self.objects.events else []}
 
     async def op_analyze(self, request: dict[str, Any]) -> dict[str, Any]:
         """The live configuration analysed, with the request's `objects` laid over it."""

@@ -14,6 +14,7 @@ from bastion.diag import one_line
 from bastion.errors import CredentialError
 from bastion.managed import MANAGED_ANNOTATION
 from bastion.private import PrivateBytes
+from bastion.services.events import Events
 from bastion.services.pipeline import Pipeline
 from bastion.store import ApplyOutcome, Store
 from bastion.store.keys import StoreKey
@@ -45,6 +46,7 @@ class ObjectService:
         self.virtual = virtual or (lambda: [])
         # The status of a stored object as what runs it sees it (a Deployment's replicas).
         self.status_of: Callable[[StoreKey], dict[str, Any] | None] = lambda key: None
+        self.events: Events | None = None  # what `describe` lists under "Events"
         self.runs_workloads = False
 
     def _virtual_keys(self) -> dict[StoreKey, dict[str, Any]]:

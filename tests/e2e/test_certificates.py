@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tests.e2e.harness import Bastion, curl, handshake_serial
 from tests.e2e.loops import HandshakeLoop
+from tests.e2e.scrape import scrape, value
 from tests.manifests import HTTPBIN_GATEWAY
 
 HOST = "httpbin.example.com"
@@ -105,6 +106,9 @@ def test_selfsigned_and_ca_issuers_serve_and_renew(bastion: Bastion, tmp_path: P
     described = bastion.cli("describe", "certificate", "httpbin", "-n", "istio-system").stdout
     assert "The certificate has been successfully issued" in described
     assert "Renewing certificate as renewal was scheduled at" in described
+    _, samples = scrape(bastion)
+    assert (value(samples, "bastion_certificate_renewals_total", namespace="istio-system",
+                  certificate="httpbin") or 0) >= 1
 
 
 def test_an_issuer_that_cannot_sign_is_reported(bastion: Bastion) -> None:
@@ -131,3 +135,6 @@ spec: {ca: {secretName: no-such-ca}}
     assert "will be retried: the CA Secret cert-manager/no-such-ca does not exist" in events
     described = bastion.cli("describe", "certificate", "httpbin", "-n", "istio-system").stdout
     assert "Warning" in described and "Failed" in described
+    _, samples = scrape(bastion)
+    assert (value(samples, "bastion_certificate_failures_total", namespace="istio-system",
+                  certificate="httpbin") or 0) >= 1

@@ -7,32 +7,17 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-import urllib.request
 
 from cryptography import x509
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests import certs
 from tests.e2e.harness import Bastion
+from tests.e2e.scrape import scrape, value
 from tests.manifests import HTTPBIN_GATEWAY, tls_secret_json
 
 HOST = "httpbin.example.com"
 LABELS = {"namespace": "istio-system", "secret": "httpbin-credential",
           "resource": "httpbin-credential"}
-
-
-def scrape(bastion: Bastion) -> tuple[str, dict[tuple[str, frozenset[tuple[str, str]]], float]]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{bastion.metrics_port}/metrics",
-                                timeout=5) as response:
-        text = response.read().decode()
-    samples = {(s.name, frozenset(s.labels.items())): s.value
-               for family in text_string_to_metric_families(text) for s in family.samples}
-    return text, samples
-
-
-def value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
-          **labels: str) -> float | None:
-    return samples.get((name, frozenset(labels.items())))
 
 
 def served_certificate(port: int) -> x509.Certificate:

@@ -45,7 +45,7 @@ log = logging.getLogger("bastion")
 CLUSTER_RESOURCE_NAMESPACE = "cert-manager"
 COMPONENT = "bastion-certificates"
 WATCHED = {(CERT_MANAGER, "Certificate"), (CERT_MANAGER, "Issuer"),
-           (CERT_MANAGER, "ClusterIssuer"), ("", "Secret")}
+           (CERT_MANAGER, "ClusterIssuer")}
 SELF_CHECK_S = 15.0
 IssuerId = tuple[str, str, str]  # name, kind, group
 
@@ -81,6 +81,9 @@ class CertificateController:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
+        # The Secrets Certificates are issued into or signed with: a change to another Secret
+        # (a rotation at 10,000 hosts) is none of this controller's business.
+        self._secrets: set[StoreKey] = set()
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -98,18 +101,22 @@ class CertificateController:
                     await task
 
     def _on_changes(self, changes: list[Change]) -> None:
-        if any((c.key.group, c.key.kind) in WATCHED for c in changes):
+        if any((c.key.group, c.key.kind) in WATCHED or c.key in self._secrets
+               for c in changes):
             self._wake.set()
 
     def _reconcile(self) -> None:
         now = time.time()
         wake_at: float | None = None
-        keys = set()
+        keys, secrets = set(), set()
         for obj in self.store.select(CERT_MANAGER, "Certificate"):
             keys.add(obj.key)
             cert = _model(obj.body, certmanager.Certificate)
             if cert is None:
                 continue
+            secrets.add(StoreKey("", "Secret", cert.metadata.namespace or "default",
+                                 cert.spec.secret_name))
+            secrets |= self._issuer_secrets(cert)
             attempts = self._attempts.setdefault(obj.key, Attempts())
             due, renew_at = self._due(cert, now)
             if due is not None and not attempts.running:
@@ -121,6 +128,7 @@ class CertificateController:
                 wake_at = min(wake_at or renew_at, renew_at)
         for gone in set(self._attempts) - keys:
             del self._attempts[gone]
+        self._secrets = secrets
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -228,6 +236,16 @@ class CertificateController:
         if issuer is None:
             raise IssuanceError(f"Referenced {ref.kind} {ref.name!r} does not exist")
         return issuer, namespace
+
+    def _issuer_secrets(self, cert: certmanager.Certificate) -> set[StoreKey]:
+        """The Secrets the Certificate's issuer signs with (a CA's): their change may make
+        an issuance that failed possible."""
+        try:
+            issuer, namespace = self._issuer(cert)
+        except IssuanceError:
+            return set()
+        ca = issuer.spec.ca
+        return {StoreKey("", "Secret", namespace, ca.secret_name)} if ca is not None else set()
 
     def _secret(self, cert: certmanager.Certificate) -> dict[str, Any] | None:
         obj = self.store.get(StoreKey("", "Secret", cert.metadata.namespace or "default",

@@ -184,3 +184,33 @@ def test_a_failing_challenge_is_reported_and_the_old_certificate_serves(
     states = sorted(o["status"]["state"] for o in json.loads(bastion.cli(
         "get", "orders", "-n", "istio-system", "-o", "json").stdout)["items"])
     assert "invalid" in states
+
+
+def test_an_order_pending_at_a_crash_is_carried_on(acme: tuple[Bastion, Pebble],
+                                                   tmp_path: Path) -> None:
+    """No Gateway names the host yet, so the challenge cannot be answered and the order stays
+    pending: the control plane is killed then, and the one started after it carries that
+    order on (same URL, one Order) once the Gateway exists."""
+    bastion, pebble = acme
+    bastion.cli("apply", "-f", "-", input="---\n".join([issuer(pebble), certificate([HOST])]))
+    deadline = time.monotonic() + 30
+    while True:
+        orders = json.loads(bastion.cli("get", "orders", "-n", "istio-system", "-o",
+                                        "json").stdout)["items"]
+        if orders and orders[0].get("status", {}).get("url"):
+            break
+        assert time.monotonic() < deadline, (orders, pebble.log()[-2000:])
+        time.sleep(0.05)
+    assert orders[0]["status"]["state"] == "pending"
+    url = orders[0]["status"]["url"]
+    bastion.kill_control_plane()
+    bastion.start()
+    bastion.cli("apply", "-f", "-", input=gateway([HOST]))
+    ready(bastion, pebble)
+    orders = json.loads(bastion.cli("get", "orders", "-n", "istio-system", "-o",
+                                    "json").stdout)["items"]
+    assert [(o["status"]["url"], o["status"]["state"]) for o in orders] == [(url, "valid")]
+    assert "carrying on order " + url in bastion.serve_log()
+    root = tmp_path / "pebble-root.crt"
+    root.write_bytes(pebble.root())
+    serving(bastion, root)

@@ -45,12 +45,15 @@ def new_account_key() -> PrivateBytes:
 
 
 def order(account: Account, csr_pem: bytes, publish: Callable[[str, list[Answer]], None],
-          withdraw: Callable[[], None]) -> bytes:
+          withdraw: Callable[[], None], resume: str | None = None) -> bytes:
     """The certificate chain (PEM) for the names of `csr_pem`. `publish(order_url, answers)`
-    returns once the gateway answers them; `withdraw` is called at the end, whatever it was."""
+    returns once the gateway answers them; `withdraw` is called at the end, whatever it was.
+    With `resume`, the order of that URL (made for `csr_pem`) is carried on, if it still can
+    be, instead of a new one."""
     acme_client = _client(account)
     try:
-        orderr = acme_client.new_order(csr_pem)
+        orderr = (_existing(acme_client, resume, csr_pem) if resume else None) or \
+            acme_client.new_order(csr_pem)
         answers, responses = [], []
         for authzr in orderr.authorizations:
             if authzr.body.status == messages.STATUS_VALID:
@@ -63,7 +66,8 @@ def order(account: Account, csr_pem: bytes, publish: Callable[[str, list[Answer]
             response, validation = challb.response_and_validation(acme_client.net.key)
             answers.append(Answer(authzr.body.identifier.value, challb.chall.encode("token"),
                                   validation, challb.uri))
-            responses.append((challb, response))
+            if challb.status == messages.STATUS_PENDING:  # not answered yet
+                responses.append((challb, response))
         publish(orderr.uri or "", answers)
         for challb, response in responses:
             acme_client.answer_challenge(challb, response)
@@ -81,6 +85,24 @@ def order(account: Account, csr_pem: bytes, publish: Callable[[str, list[Answer]
         raise IssuanceError(f"talking to the ACME server failed: {exc}") from None
     finally:
         withdraw()
+
+
+def _existing(acme_client: client.ClientV2, url: str, csr_pem: bytes
+              ) -> messages.OrderResource | None:
+    """The order at `url`, while it can still be completed (pending or ready)."""
+    try:
+        # POST-as-GET: the acme library has no call of its own to read an order.
+        response = acme_client.net.post(url, None,
+                                        new_nonce_url=acme_client.directory["newNonce"])
+        body = messages.Order.from_json(response.json())
+        if body.status not in (messages.STATUS_PENDING, messages.STATUS_READY):
+            return None
+        authorizations = [acme_client.poll(messages.AuthorizationResource(
+            uri=u, body=messages.Authorization()))[0] for u in body.authorizations]
+    except (errors.Error, messages.Error, OSError, ValueError, jose.DeserializationError):
+        return None
+    return messages.OrderResource(body=body, uri=url, authorizations=authorizations,
+                                  csr_pem=csr_pem)
 
 
 def _client(account: Account) -> client.ClientV2:

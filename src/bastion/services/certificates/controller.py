@@ -47,6 +47,7 @@ COMPONENT = "bastion-certificates"
 WATCHED = {(CERT_MANAGER, "Certificate"), (CERT_MANAGER, "Issuer"),
            (CERT_MANAGER, "ClusterIssuer")}
 SELF_CHECK_S = 15.0
+CERTIFICATE_LABEL = "acme.cert-manager.io/certificate"
 IssuerId = tuple[str, str, str]  # name, kind, group
 
 
@@ -187,7 +188,8 @@ class CertificateController:
                 chain, ca = signing.from_ca(cert, private, ca_secret.body if ca_secret else None,
                                             f"{issuer_namespace}/{spec.ca.secret_name}", now)
             elif spec.acme is not None:
-                chain, ca = await self._acme(cert, spec.acme, issuer_namespace, key_pem), b""
+                chain, key_pem = await self._acme(cert, spec.acme, issuer_namespace, key_pem)
+                ca = b""
             else:
                 raise IssuanceError("bastion implements the selfSigned, ca and acme issuers "
                                     "only")
@@ -255,15 +257,32 @@ class CertificateController:
     # -- ACME -------------------------------------------------------------------------------
 
     async def _acme(self, cert: certmanager.Certificate, spec: certmanager.ACMEIssuer,
-                    issuer_namespace: str, key_pem: PrivateBytes) -> bytes:
+                    issuer_namespace: str, key_pem: PrivateBytes) -> tuple[bytes, PrivateBytes]:
+        """(the chain, the key it certifies): an order left pending by a control plane that
+        stopped is carried on, with the key and request it was made with."""
         account = acme_flow.Account(spec.server, self._account_key(spec, issuer_namespace),
                                     spec.email, self._verify(spec))
         dns, ips = material.names(cert)
         if ips:
             raise IssuanceError("bastion's ACME issuer validates DNS names only (HTTP-01)")
-        csr = crypto_util.make_csr(pki.key_pem(pki.load_key(key_pem.reveal()),
-                                               "PKCS8").reveal(), dns)
-        order = self._order_key(cert, csr)
+        next_key = StoreKey("", "Secret", cert.metadata.namespace or "default",
+                            f"{cert.metadata.name}-next-key")
+        pending = self._pending_order(cert, dns, next_key)
+        if pending is not None:
+            order, csr, key_pem, url = pending
+            log.info("Certificate %s/%s: carrying on order %s", next_key.namespace,
+                     cert.metadata.name, url)
+        else:
+            url = None
+            csr = crypto_util.make_csr(pki.key_pem(pki.load_key(key_pem.reveal()),
+                                                   "PKCS8").reveal(), dns)
+            order = self._order_key(cert, csr)
+            self.store.apply([(next_key, {
+                "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {"name": next_key.name, "namespace": next_key.namespace},
+                "data": {"tls.key": base64.b64encode(key_pem.reveal()).decode()}})])
+            self._order_state(order, "pending", "", names=sorted(dns), request=csr,
+                              certificate=cert.metadata.name)
         loop = asyncio.get_running_loop()
 
         def publish(url: str, answers: list[acme_flow.Answer]) -> None:
@@ -274,12 +293,37 @@ class CertificateController:
             asyncio.run_coroutine_threadsafe(self._withdraw(cert), loop).result(30)
 
         try:
-            chain = await asyncio.to_thread(acme_flow.order, account, csr, publish, withdraw)
+            chain = await asyncio.to_thread(acme_flow.order, account, csr, publish, withdraw,
+                                            url)
         except IssuanceError as exc:
             self._order_state(order, "invalid", str(exc))
             raise
+        finally:
+            self.store.delete([next_key])
         self._order_state(order, "valid", "")
-        return chain
+        return chain, key_pem
+
+    def _pending_order(self, cert: certmanager.Certificate, dns: list[str], next_key: StoreKey
+                       ) -> tuple[StoreKey, bytes, PrivateBytes, str] | None:
+        """(the Order, its request, its key, its URL) of an order for these names that was
+        pending when the control plane stopped, if its key is still stored."""
+        secret = self.store.get(next_key)
+        if secret is None:
+            return None
+        for obj in self.store.select(ACME, "Order", next_key.namespace):
+            labels = obj.body.get("metadata", {}).get("labels") or {}
+            status, spec = obj.body.get("status") or {}, obj.body.get("spec") or {}
+            if (labels.get(CERTIFICATE_LABEL) != cert.metadata.name
+                    or status.get("state") != "pending" or not status.get("url")
+                    or spec.get("dnsNames") != sorted(dns)):
+                continue
+            try:
+                request = base64.b64decode(spec["request"])
+                key = PrivateBytes(base64.b64decode(secret.body["data"]["tls.key"]))
+            except (KeyError, binascii.Error, TypeError):
+                return None
+            return obj.key, request, key, status["url"]
+        return None
 
     def _account_key(self, spec: certmanager.ACMEIssuer, namespace: str) -> PrivateBytes:
         """The account key from the Issuer's `privateKeySecretRef` Secret; made and stored
@@ -323,14 +367,19 @@ class CertificateController:
                         f"{cert.metadata.name}-{digest}")
 
     def _order_state(self, key: StoreKey, state: str, reason: str, url: str | None = None,
-                     names: list[str] | None = None) -> None:
-        """The Order, kept as cert-manager keeps it: its URL, names and state."""
+                     names: list[str] | None = None, request: bytes | None = None,
+                     certificate: str | None = None) -> None:
+        """The Order, kept as cert-manager keeps it: its request, URL, names and state."""
         old = self.store.get(key)
         body: dict[str, Any] = dict(old.body) if old is not None else {
             "apiVersion": f"{ACME}/v1", "kind": "Order",
-            "metadata": {"name": key.name, "namespace": key.namespace}, "spec": {}}
+            "metadata": {"name": key.name, "namespace": key.namespace,
+                         "labels": {CERTIFICATE_LABEL: certificate or ""}}, "spec": {}}
         if names is not None:
             body["spec"] = {**body.get("spec", {}), "dnsNames": names}
+        if request is not None:
+            body["spec"] = {**body.get("spec", {}),
+                            "request": base64.b64encode(request).decode()}
         status = {**body.get("status", {}), "state": state, "reason": reason}
         if url is not None:
             status["url"] = url
@@ -342,14 +391,14 @@ class CertificateController:
         """Challenges stored (the gateway answers them), and checked from here as the ACME
         server will check them, before the server is asked to."""
         namespace = cert.metadata.namespace or "default"
-        self._order_state(order, "pending", "", url, sorted({a.dns_name for a in answers}))
+        self._order_state(order, "pending", "", url)
         items = []
         for answer in answers:
             name = f"{order.name}-{hashlib.sha256(answer.token.encode()).hexdigest()[:10]}"
             items.append((StoreKey(ACME, "Challenge", namespace, name), {
                 "apiVersion": f"{ACME}/v1", "kind": "Challenge",
                 "metadata": {"name": name, "namespace": namespace,
-                             "labels": {"acme.cert-manager.io/certificate": cert.metadata.name}},
+                             "labels": {CERTIFICATE_LABEL: cert.metadata.name}},
                 "spec": {"dnsName": answer.dns_name, "token": answer.token, "key": answer.key,
                          "type": "HTTP-01", "url": answer.url}}))
         if not items:
@@ -381,7 +430,7 @@ class CertificateController:
         namespace = cert.metadata.namespace or "default"
         mine = [o.key for o in self.store.select(ACME, "Challenge", namespace)
                 if (o.body.get("metadata", {}).get("labels") or {}).get(
-                    "acme.cert-manager.io/certificate") == cert.metadata.name]
+                    CERTIFICATE_LABEL) == cert.metadata.name]
         if mine:
             self.store.delete(mine)
 

@@ -107,15 +107,21 @@ def serving(bastion: Bastion, root: Path, host: str = HOST) -> int:
     return handshake_serial(host, bastion.secure_port, root)
 
 
-def test_issued_served_renewed_and_kept_across_a_restart(acme: tuple[Bastion, Pebble],
-                                                         tmp_path: Path) -> None:
-    bastion, pebble = acme
+def issued(bastion: Bastion, pebble: Pebble, tmp_path: Path) -> tuple[Path, int]:
+    """The Certificate issued and served: (Pebble's root, the serial served), verified with
+    the root through the chain Pebble sent."""
     bastion.cli("apply", "-f", "-", input="---\n".join(
         [issuer(pebble), certificate([HOST]), gateway([HOST])]))
     ready(bastion, pebble)
     root = tmp_path / "pebble-root.crt"
     root.write_bytes(pebble.root())
-    first = serving(bastion, root)  # verified with Pebble's root, through the chain it sent
+    return root, serving(bastion, root)
+
+
+def test_issued_served_renewed_and_kept_across_a_restart(acme: tuple[Bastion, Pebble],
+                                                         tmp_path: Path) -> None:
+    bastion, pebble = acme
+    root, first = issued(bastion, pebble, tmp_path)
     account = bastion.cli("get", "secret", "pebble-account", "-n", "istio-system", "-o",
                           "jsonpath={.metadata.resourceVersion}").stdout
     orders = json.loads(bastion.cli("get", "orders", "-n", "istio-system", "-o",
@@ -159,12 +165,7 @@ def test_issued_served_renewed_and_kept_across_a_restart(acme: tuple[Bastion, Pe
 def test_a_failing_challenge_is_reported_and_the_old_certificate_serves(
         acme: tuple[Bastion, Pebble], tmp_path: Path) -> None:
     bastion, pebble = acme
-    bastion.cli("apply", "-f", "-", input="---\n".join(
-        [issuer(pebble), certificate([HOST]), gateway([HOST])]))
-    ready(bastion, pebble)
-    root = tmp_path / "pebble-root.crt"
-    root.write_bytes(pebble.root())
-    first = serving(bastion, root)
+    root, first = issued(bastion, pebble, tmp_path)
 
     broken = "broken.example.com"
     pebble.point(broken, "127.0.0.2")  # Pebble looks for the gateway where it is not

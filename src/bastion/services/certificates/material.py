@@ -112,8 +112,9 @@ def private_key(cert: Certificate, held: Held | None) -> pki.PrivateKey:
     size = settings.size if settings else None
     if settings is not None and settings.rotation_policy == "Never" and held is not None:
         key = pki.load_key(held.key.reveal())
-        if {"RSA": rsa.RSAPrivateKey, "ECDSA": ec.EllipticCurvePrivateKey,
-                "Ed25519": ed25519.Ed25519PrivateKey}[algorithm] in type(key).__mro__:
+        wanted = {"RSA": rsa.RSAPrivateKey, "ECDSA": ec.EllipticCurvePrivateKey,
+                  "Ed25519": ed25519.Ed25519PrivateKey}[algorithm]
+        if isinstance(key, wanted):
             return key
     return pki.new_key(algorithm, size)
 

@@ -196,7 +196,11 @@ class CertificateController:
             secret = material.secret_body(cert, _issuer_id(cert), chain, key_pem, ca or None)
             self.store.apply([(StoreKey("", "Secret", namespace, cert.spec.secret_name),
                                secret)])
-        except IssuanceError as exc:
+        except Exception as exc:  # any failure is retried with back-off
+            if not isinstance(exc, IssuanceError):  # a bug in bastion, not the user's doing
+                log.exception("Certificate %s/%s: internal error while issuing", namespace,
+                              cert.metadata.name)
+                exc = IssuanceError(f"internal error: {type(exc).__name__}")
             attempts.failures += 1
             delay = min(self.config.backoff_s * 2 ** (attempts.failures - 1),
                         self.config.max_backoff_s)

@@ -14,11 +14,12 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from bastion.api import certmanager, core, istio, validation
+from bastion.api import certmanager, core, gatewayapi, istio, validation
 from bastion.api.base import validate
 from bastion.api.kinds import (
     ACME,
     CERT_MANAGER,
+    GATEWAY_API,
     ISTIO_NETWORKING,
     KindInfo,
     info_for,
@@ -42,6 +43,12 @@ MODELS: dict[tuple[str, str], type[Any]] = {
     (CERT_MANAGER, "Issuer"): certmanager.Issuer,
     (CERT_MANAGER, "ClusterIssuer"): certmanager.ClusterIssuer,
     (ACME, "Challenge"): certmanager.Challenge,
+    (GATEWAY_API, "GatewayClass"): gatewayapi.GatewayClass,
+    (GATEWAY_API, "Gateway"): gatewayapi.Gateway,
+    (GATEWAY_API, "HTTPRoute"): gatewayapi.HTTPRoute,
+    (GATEWAY_API, "TLSRoute"): gatewayapi.TLSRoute,
+    (GATEWAY_API, "ReferenceGrant"): gatewayapi.ReferenceGrant,
+    (GATEWAY_API, "BackendTLSPolicy"): gatewayapi.BackendTLSPolicy,
 }
 
 SEMANTIC_CHECKS: dict[type, Callable[[Any], Iterator[validation.Problem]]] = {
@@ -52,6 +59,10 @@ SEMANTIC_CHECKS: dict[type, Callable[[Any], Iterator[validation.Problem]]] = {
     certmanager.Certificate: validation.certificate_problems,
     certmanager.Issuer: validation.issuer_problems,
     certmanager.ClusterIssuer: validation.issuer_problems,
+    gatewayapi.Gateway: validation.gateway_api_gateway_problems,
+    gatewayapi.HTTPRoute: validation.http_route_problems,
+    gatewayapi.TLSRoute: validation.tls_route_problems,
+    gatewayapi.BackendTLSPolicy: validation.backend_tls_policy_problems,
 }
 
 

@@ -12,6 +12,7 @@ ISTIO_NETWORKING = "networking.istio.io"
 ISTIO_VERSIONS = ("v1", "v1beta1", "v1alpha3")
 CERT_MANAGER = "cert-manager.io"
 ACME = "acme.cert-manager.io"
+GATEWAY_API = "gateway.networking.k8s.io"
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,15 @@ KNOWN_KINDS: tuple[KindInfo, ...] = (
     KindInfo("Issuer", CERT_MANAGER, ("v1",), "issuers", (), acted_on=True),
     KindInfo("ClusterIssuer", CERT_MANAGER, ("v1",), "clusterissuers", (), namespaced=False,
              acted_on=True),
+    KindInfo("GatewayClass", GATEWAY_API, ("v1", "v1beta1"), "gatewayclasses", ("gc",),
+             namespaced=False),
+    KindInfo("Gateway", GATEWAY_API, ("v1", "v1beta1"), "gateways", ("gtw",)),
+    KindInfo("HTTPRoute", GATEWAY_API, ("v1", "v1beta1"), "httproutes", ()),
+    KindInfo("TLSRoute", GATEWAY_API, ("v1", "v1alpha3", "v1alpha2"), "tlsroutes", ()),
+    KindInfo("ReferenceGrant", GATEWAY_API, ("v1", "v1beta1", "v1alpha2"), "referencegrants",
+             ("refgrant",)),
+    KindInfo("BackendTLSPolicy", GATEWAY_API, ("v1", "v1alpha3"), "backendtlspolicies",
+             ("btlspolicy",)),
     KindInfo("Order", ACME, ("v1",), "orders", ()),
     KindInfo("Challenge", ACME, ("v1",), "challenges", (), acted_on=True),
 )

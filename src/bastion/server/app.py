@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 
+from bastion.api.kinds import GATEWAY_API
 from bastion.dataplane.envoy.ads import add_to_server as add_ads
 from bastion.dataplane.envoy.cache import SnapshotCache
 from bastion.dataplane.envoy.connections import Connections
@@ -25,6 +26,7 @@ from bastion.errors import ServerUnavailable
 from bastion.ports import METRICS_ADDRESS
 from bastion.server.api import serve_api
 from bastion.server.handlers import Handlers
+from bastion.services import gateway_classes
 from bastion.services.certificates.controller import CertificateController, ControllerConfig
 from bastion.services.gateway_objects import GatewayFacts, deployment, pod, service
 from bastion.services.metrics import serve_metrics
@@ -124,6 +126,9 @@ async def serve(config: ServeConfig) -> None:
     def status_of(key: StoreKey) -> dict[str, Any] | None:
         if workloads is not None and (key.group, key.kind) == ("apps", "Deployment"):
             return workloads.deployment_status(key.namespace, key.name)
+        if (key.group, key.kind) == (GATEWAY_API, "GatewayClass"):
+            stored = store.get(key)
+            return gateway_classes.status(stored.body) if stored is not None else None
         return certificates.status_of(key)
 
     objects.status_of = status_of

@@ -19,6 +19,12 @@ from bastion.api.validation.gateway import (
     gateway_problems,
     is_known_cipher,
 )
+from bastion.api.validation.gatewayapi import (
+    backend_tls_policy_problems,
+    gateway_api_gateway_problems,
+    http_route_problems,
+    tls_route_problems,
+)
 from bastion.api.validation.names import DNS1123_SUBDOMAIN, is_ip
 from bastion.api.validation.problem import Problem
 from bastion.api.validation.service_entry import service_entry_problems
@@ -43,12 +49,15 @@ __all__ = [
     "ISTIO_ECDH_CURVES",
     "RE2_MAX_PROGRAM_SIZE",
     "Problem",
+    "backend_tls_policy_problems",
     "certificate_problems",
     "destination_rule_problems",
     "direct_response_bytes",
     "duration_ns",
+    "gateway_api_gateway_problems",
     "gateway_problems",
     "go_duration_s",
+    "http_route_problems",
     "is_authority",
     "is_ip",
     "is_known_cipher",
@@ -57,5 +66,6 @@ __all__ = [
     "redirect_served",
     "regex_problem",
     "service_entry_problems",
+    "tls_route_problems",
     "virtual_service_problems",
 ]

@@ -1,10 +1,18 @@
-"""The Gateway API's objects on a running control plane: validated at apply as their CRDs
-validate them (the field named), listed under their own short names beside Istio's, and a
-GatewayClass for bastion's (or Istio's) controller Accepted, as `kubectl wait` reads it."""
+"""The Gateway API on a running control plane: objects validated at apply as their CRDs
+validate them (the field named), listed under their own short names beside Istio's; a
+GatewayClass for bastion's (or Istio's) controller Accepted; the task's Gateway API variant
+through real Envoy and curl, with the status Gateway API users read."""
 
 from __future__ import annotations
 
-from tests.e2e.harness import Bastion
+import json
+import time
+from pathlib import Path
+
+from tests.e2e.harness import TEAPOT, Backend, Bastion, curl, make_leaf, make_root
+from tests.manifests import sample_manifest
+
+HOST = "httpbin.example.com"
 
 CLASS = """
 apiVersion: gateway.networking.k8s.io/v1
@@ -56,3 +64,163 @@ def test_gateway_api_objects_are_validated_listed_and_classes_accepted(
     assert refused.returncode != 0
     assert ("Gateway istio-system/mygateway: spec.listeners[0].tls: certificateRefs or "
             "options must be specified when mode is Terminate") in refused.stderr
+
+
+TASK_GATEWAY = """
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: Gateway
+metadata: {{name: mygateway, namespace: istio-system}}
+spec:
+  gatewayClassName: istio
+  listeners:
+{listeners}
+"""
+LISTENER = """  - name: {name}
+    hostname: {host}
+    port: 443
+    protocol: HTTPS
+    tls:
+      mode: Terminate
+      certificateRefs: [{{kind: Secret, group: "", name: {secret}}}]
+{options}    allowedRoutes:
+      namespaces:
+        from: Selector
+        selector: {{matchLabels: {{kubernetes.io/metadata.name: default}}}}
+"""
+HTTPBIN_ROUTE = """
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: HTTPRoute
+metadata: {name: httpbin, namespace: default}
+spec:
+  parentRefs: [{name: mygateway, namespace: istio-system}]
+  hostnames: [httpbin.example.com]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /status}}, {path: {type: PathPrefix, value: /delay}}]
+    backendRefs: [{name: httpbin, port: 8000}]
+"""
+HELLO_ROUTE = """
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: HTTPRoute
+metadata: {name: helloworld, namespace: default}
+spec:
+  parentRefs: [{name: mygateway, namespace: istio-system}]
+  hostnames: [helloworld.example.com]
+  rules:
+  - matches: [{path: {type: Exact, value: /hello}}]
+    backendRefs: [{name: helloworld-v1, port: 5000}]
+"""
+
+
+def task_gateway(*listeners: tuple[str, str, str], mutual: bool = False) -> str:
+    options = ('      options:\n        gateway.istio.io/tls-terminate-mode: MUTUAL\n'
+               if mutual else "")
+    return TASK_GATEWAY.format(listeners="".join(
+        LISTENER.format(name=n, host=h, secret=s, options=options) for n, h, s in listeners))
+
+
+def programmed(bastion: Bastion) -> None:
+    waited = bastion.cli("wait", "--for=condition=programmed", "gtw", "mygateway", "-n",
+                         "istio-system", "--timeout", "15s", check=False)
+    status = bastion.cli("get", "gtw", "mygateway", "-n", "istio-system", "-o", "json",
+                         check=False).stdout
+    assert waited.returncode == 0, status
+
+
+def test_the_task_with_the_gateway_api(bastion: Bastion, httpbin: Backend, helloworld: Backend,
+                                       tmp_path: Path) -> None:
+    """The task's Gateway API variant: a single host, rotation, two listeners for two hosts,
+    mutual TLS; each result as with the Istio API."""
+    for prefix in ("", "new_"):
+        make_root(tmp_path, prefix)
+        make_leaf(tmp_path, "httpbin.example.com", "httpbin organization", 0, prefix)
+    make_leaf(tmp_path, "helloworld.example.com", "helloworld organization", 1)
+    make_leaf(tmp_path, "client.example.com", "client organization", 1)
+    for backend, name in ((httpbin, "httpbin"), (helloworld, "helloworld")):
+        bastion.cli("apply", "-f", "-", input=sample_manifest(
+            bastion.cli("samples", "manifest", name).stdout, backend.port))
+    root, new_root = tmp_path / "example.com.crt", tmp_path / "new_example.com.crt"
+
+    def create(command: str) -> None:
+        done = bastion.shell(command, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+
+    create("bastion create -n istio-system secret tls httpbin-credential "
+           "--key=httpbin.example.com.key --cert=httpbin.example.com.crt")
+    bastion.cli("apply", "-f", "-", input=task_gateway(
+        ("https", "httpbin.example.com", "httpbin-credential")) + "---\n" + HTTPBIN_ROUTE)
+    programmed(bastion)
+    status = json.loads(bastion.cli("get", "gtw", "mygateway", "-n", "istio-system", "-o",
+                                    "json").stdout)["status"]
+    assert status["addresses"][0]["value"] == "127.0.0.1"
+    assert status["listeners"][0]["attachedRoutes"] == 1
+    route = json.loads(bastion.cli("get", "httproute", "httpbin", "-o", "json").stdout)
+    assert [c["status"] for c in route["status"]["parents"][0]["conditions"]] == [
+        "True", "True"]
+    teapot = curl(HOST, bastion.secure_port, "/status/418", root)
+    assert "HTTP/2 418" in teapot.stderr and TEAPOT in teapot.stdout
+
+    # Rotation: delete and create again from the second root's certificates.
+    create("bastion -n istio-system delete secret httpbin-credential && "
+           "bastion create -n istio-system secret tls httpbin-credential "
+           "--key=new_httpbin.example.com.key --cert=new_httpbin.example.com.crt")
+    deadline = time.monotonic() + 10
+    while TEAPOT not in curl(HOST, bastion.secure_port, "/status/418", new_root).stdout:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert curl(HOST, bastion.secure_port, "/status/418", root).returncode != 0
+    create("bastion -n istio-system delete secret httpbin-credential && "
+           "bastion create -n istio-system secret tls httpbin-credential "
+           "--key=httpbin.example.com.key --cert=httpbin.example.com.crt")
+
+    # Two listeners for two hosts.
+    create("bastion create -n istio-system secret tls helloworld-credential "
+           "--key=helloworld.example.com.key --cert=helloworld.example.com.crt")
+    bastion.cli("apply", "-f", "-", input=task_gateway(
+        ("https-httpbin", "httpbin.example.com", "httpbin-credential"),
+        ("https-helloworld", "helloworld.example.com", "helloworld-credential"))
+        + "---\n" + HELLO_ROUTE)
+    programmed(bastion)
+    deadline = time.monotonic() + 10
+    while "HTTP/2 200" not in curl("helloworld.example.com", bastion.secure_port, "/hello",
+                                   root).stderr:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert TEAPOT in curl(HOST, bastion.secure_port, "/status/418", root).stdout
+
+    # Mutual TLS, with Istio's option on the listener.
+    create("bastion -n istio-system delete secret httpbin-credential && "
+           "bastion create -n istio-system secret generic httpbin-credential "
+           "--from-file=tls.key=httpbin.example.com.key "
+           "--from-file=tls.crt=httpbin.example.com.crt --from-file=ca.crt=example.com.crt")
+    bastion.cli("apply", "-f", "-", input=task_gateway(
+        ("https", "httpbin.example.com", "httpbin-credential"), mutual=True))
+    programmed(bastion)
+    client = ("--cert", str(tmp_path / "client.example.com.crt"), "--key",
+              str(tmp_path / "client.example.com.key"))
+    deadline = time.monotonic() + 10
+    while curl(HOST, bastion.secure_port, "/status/418", root).returncode == 0:
+        assert time.monotonic() < deadline, "a client without a certificate still gets in"
+        time.sleep(0.1)
+    served = curl(HOST, bastion.secure_port, "/status/418", root, client)
+    assert "HTTP/2 418" in served.stderr and TEAPOT in served.stdout
+
+
+def test_a_missing_certificate_is_in_the_listener_status(bastion: Bastion) -> None:
+    bastion.cli("apply", "-f", "-", input=task_gateway(
+        ("https", "httpbin.example.com", "no-such-secret")))
+    deadline = time.monotonic() + 10
+    while True:
+        body = json.loads(bastion.cli("get", "gtw", "mygateway", "-n", "istio-system", "-o",
+                                      "json").stdout)
+        listener = {c["type"]: c for c in body.get("status", {}).get("listeners", [{}])[0]
+                    .get("conditions", [])}
+        if listener:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert listener["ResolvedRefs"]["status"] == "False"
+    assert listener["ResolvedRefs"]["reason"] == "InvalidCertificateRef"
+    assert "secret istio-system/no-such-secret not found" in listener["ResolvedRefs"]["message"]
+    assert listener["Programmed"]["status"] == "False"
+    gateway = {c["type"]: c["status"] for c in body["status"]["conditions"]}
+    assert gateway == {"Accepted": "True", "Programmed": "False"}

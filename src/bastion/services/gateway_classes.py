@@ -1,6 +1,7 @@
-"""GatewayClass status: a class whose `controllerName` is bastion's (or Istio's, so the task's
-`gatewayClassName: istio` works unchanged) is Accepted; another controller's class is left
-alone, as controllers leave each other's classes."""
+"""Gateway API status: a GatewayClass whose `controllerName` is bastion's (or Istio's, so the
+task's `gatewayClassName: istio` works unchanged) is Accepted, another controller's class is
+left alone, as controllers leave each other's classes; Gateways and HTTPRoutes get the status
+worked out from the last build."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ from typing import Any
 
 from bastion.api.gatewayapi import CONTROLLERS
 from bastion.clock import utc_now
+from bastion.services import gateway_objects
+from bastion.services.pipeline import Pipeline
+from bastion.store.keys import StoreKey
+from bastion.translate.gatewayapi.status import gateway_status, route_status
+from bastion.translate.istio import Options
 
 _accepted_at: dict[str, str] = {}
 
@@ -22,3 +28,16 @@ def status(body: dict[str, Any]) -> dict[str, Any] | None:
         "type": "Accepted", "status": "True", "reason": "Accepted",
         "message": "Handled by bastion", "lastTransitionTime": since,
         "observedGeneration": (body.get("metadata") or {}).get("generation", 1)}]}
+
+
+def gateway_api_status(pipeline: Pipeline, key: StoreKey, options: Options
+                       ) -> dict[str, Any] | None:
+    build = pipeline.build
+    if build is None:
+        return None
+    res = pipeline.inputs.resources
+    if key.kind == "HTTPRoute":
+        return route_status(res, (key.namespace, key.name), build.diagnostics)
+    configs = [g.ir.config for g in build.gateways.values()]
+    return gateway_status(res, (key.namespace, key.name), configs, build.diagnostics,
+                          gateway_objects.address(options))

@@ -35,6 +35,7 @@ from bastion.ir.model import (
 from bastion.layered import with_changes
 from bastion.memo import Memo
 from bastion.private import PrivateBytes
+from bastion.translate.gatewayapi import with_gateway_api
 from bastion.translate.istio import backends, challenges, credentials, files, hosts, policies
 from bastion.translate.istio.refs import bindable_hosts, gateway_refs
 from bastion.translate.istio.resources import Options, Resources, Workload
@@ -840,6 +841,7 @@ def _indexes(config: GatewayConfig) -> tuple[dict[tuple[str, str], tuple[tuple[i
 
 def to_ir(res: Resources, workload: Workload | None = None,
           options: Options | None = None, memo: Memo | None = None) -> IrResult:
+    res = with_gateway_api(res)
     translation = _Translation(res, workload or Workload(), options or Options(),
                                memo=memo or Memo())
     config = translation.run()

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bastion.api import certmanager, core, istio
+from bastion.api import certmanager, core, gatewayapi, istio
 from bastion.ir.workload import Workload
 from bastion.private import PrivateBytes
 from bastion.translate.istio.files import FileRefs, file_refs, rule_file_refs
@@ -44,7 +44,7 @@ class FileRead:
 READ_TYPES: tuple[type, ...] = (
     istio.Gateway, istio.VirtualService, istio.ServiceEntry, istio.DestinationRule,
     core.Secret, core.Service, core.Endpoints, core.Pod, core.EndpointSlice,
-    certmanager.Challenge)
+    certmanager.Challenge, gatewayapi.GatewayClass, gatewayapi.Gateway, gatewayapi.HTTPRoute)
 
 
 @dataclass
@@ -68,6 +68,10 @@ class Resources:
     pods: dict[tuple[str, str], core.Pod] = field(default_factory=dict)
     endpoint_slices: dict[tuple[str, str], core.EndpointSlice] = field(default_factory=dict)
     challenges: dict[tuple[str, str], certmanager.Challenge] = field(default_factory=dict)
+    gateway_classes: dict[tuple[str, str], gatewayapi.GatewayClass] = field(
+        default_factory=dict)
+    gtw_gateways: dict[tuple[str, str], gatewayapi.Gateway] = field(default_factory=dict)
+    http_routes: dict[tuple[str, str], gatewayapi.HTTPRoute] = field(default_factory=dict)
     # (namespace, name) of the VirtualServices naming each Gateway; tuples, not dicts, since a
     # Gateway is most often named by one or two.
     vs_by_gateway: dict[tuple[str, str], tuple[tuple[str, str], ...]] = field(
@@ -99,6 +103,9 @@ class Resources:
             core.Pod: self.pods,
             core.EndpointSlice: self.endpoint_slices,
             certmanager.Challenge: self.challenges,
+            gatewayapi.GatewayClass: self.gateway_classes,
+            gatewayapi.Gateway: self.gtw_gateways,
+            gatewayapi.HTTPRoute: self.http_routes,
         }
         return slots.get(model_type)
 

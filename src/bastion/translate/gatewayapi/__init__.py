@@ -1,0 +1,7 @@
+"""The Kubernetes Gateway API as a second source of the same IR: Gateways and HTTPRoutes are
+converted to the Istio objects they mean (as Istio itself converts them), which the Istio
+translation then serves; `status` works out the conditions Gateway API users read."""
+
+from bastion.translate.gatewayapi.convert import GENERATED, converted, with_gateway_api
+
+__all__ = ["GENERATED", "converted", "with_gateway_api"]

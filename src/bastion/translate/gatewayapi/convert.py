@@ -1,0 +1,251 @@
+"""Gateway API objects to the Istio objects they mean. Each listener of a Gateway becomes a
+Gateway of its own (`NAME-LISTENER` + GENERATED), so that a route's `sectionName` binds to one
+listener; allowedRoutes become Istio's `namespace/host` server hosts; each HTTPRoute becomes a
+VirtualService per parent.
+
+What is not converted yet, and so not served: TLSRoutes, ReferenceGrants (certificates and
+backends must be in the referrer's namespace), BackendTLSPolicies, frontend validation with
+CA ConfigMaps, namespace selectors other than `kubernetes.io/metadata.name`."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from bastion.api import gatewayapi, istio
+from bastion.api.base import validate
+from bastion.api.kinds import GATEWAY_API
+from bastion.ir.workload import Workload
+from bastion.translate.istio.resources import Resources
+
+# Appended to the names of the Istio objects made from Gateway API objects: no Istio object a
+# user writes can be named so (a name has no '~'), so none is ever replaced by one.
+GENERATED = "~gateway-api"
+BUILT_IN_CLASSES = ("istio", "bastion")  # served without a GatewayClass object, as Istio's
+METADATA_NAME = "kubernetes.io/metadata.name"
+MUTUAL_OPTION = "gateway.istio.io/tls-terminate-mode"
+
+
+@dataclass(frozen=True)
+class Converted:
+    gateways: tuple[istio.Gateway, ...]
+    virtual_services: tuple[istio.VirtualService, ...]
+
+
+def generated_name(gateway: str, listener: str) -> str:
+    return f"{gateway}-{listener}{GENERATED}"
+
+
+def ours(res: Resources, class_name: str) -> bool:
+    gateway_class = res.gateway_classes.get(("", class_name))
+    if gateway_class is not None:
+        return gateway_class.spec.controller_name in gatewayapi.CONTROLLERS
+    return class_name in BUILT_IN_CLASSES
+
+
+def converted(res: Resources) -> Converted:
+    gateways: list[istio.Gateway] = []
+    for (namespace, name), gateway in sorted(res.gtw_gateways.items()):
+        if ours(res, gateway.spec.gateway_class_name):
+            gateways.extend(_gateways(namespace, name, gateway))
+    listeners = {(g.metadata.namespace or "", g.metadata.name) for g in gateways}
+    services = [vs for key, route in sorted(res.http_routes.items())
+                for vs in _virtual_services(res, key, route, listeners)]
+    return Converted(tuple(gateways), tuple(services))
+
+
+def with_gateway_api(res: Resources) -> Resources:
+    """`res` with the Istio objects the Gateway API objects mean (itself when there are
+    none)."""
+    if not res.gtw_gateways:
+        return res
+    made = converted(res)
+    if not made.gateways:
+        return res
+    overlay = dataclasses.replace(res, gateways=dict(res.gateways),
+                                  virtual_services=dict(res.virtual_services),
+                                  vs_by_gateway=dict(res.vs_by_gateway),
+                                  files_by_object=dict(res.files_by_object))
+    for model in (*made.gateways, *made.virtual_services):
+        overlay.put(model)
+    return overlay
+
+
+def _gateways(namespace: str, name: str, gateway: gatewayapi.Gateway
+              ) -> Iterator[istio.Gateway]:
+    selector = (gateway.spec.infrastructure.labels if gateway.spec.infrastructure
+                and gateway.spec.infrastructure.labels else Workload().label_map)
+    for listener in gateway.spec.listeners:
+        server = _server(namespace, listener)
+        if server is None:
+            continue
+        yield validate(istio.Gateway, {
+            "apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+            "metadata": {"name": generated_name(name, listener.name), "namespace": namespace,
+                         "creationTimestamp": gateway.metadata.creation_timestamp,
+                         "annotations": {"gateway.networking.k8s.io/gateway": name}},
+            "spec": {"selector": selector, "servers": [server]}})
+
+
+def _server(namespace: str, listener: gatewayapi.Listener) -> dict[str, Any] | None:
+    host = listener.hostname or "*"
+    allowed = listener.allowed_routes.namespaces
+    if allowed.from_ == "None":
+        return None
+    if allowed.from_ == "All":
+        hosts = [f"*/{host}"]
+    elif allowed.from_ == "Selector":
+        wanted = (allowed.selector.match_labels if allowed.selector else {}).get(METADATA_NAME)
+        if wanted is None:
+            return None  # only the namespace-name label is known without Namespace objects
+        hosts = [f"{wanted}/{host}"]
+    else:
+        hosts = [f"{namespace}/{host}"]
+    port = {"number": listener.port, "name": listener.name, "protocol": listener.protocol}
+    tls = listener.tls
+    if listener.protocol == "HTTP" or tls is None:
+        return {"port": port, "hosts": hosts}
+    if tls.mode == "Passthrough":
+        return {"port": port, "hosts": hosts, "tls": {"mode": "PASSTHROUGH"}}
+    names = [ref.name for ref in tls.certificate_refs
+             if (ref.group, ref.kind) == ("", "Secret") and ref.namespace in (None, namespace)]
+    mutual = tls.options.get(MUTUAL_OPTION) == "MUTUAL" or tls.frontend_validation is not None
+    settings: dict[str, Any] = {"mode": "MUTUAL" if mutual else "SIMPLE"}
+    if len(names) == 1:
+        settings["credentialName"] = names[0]
+    elif names:
+        settings["credentialNames"] = names
+    else:
+        settings["credentialName"] = f"{listener.name}-no-usable-certificate-ref"
+    return {"port": port, "hosts": hosts, "tls": settings}
+
+
+def _parents(route_namespace: str, route: gatewayapi.HTTPRoute,
+             listeners: set[tuple[str, str]]) -> list[str]:
+    """The generated Gateways (`ns/name`) each parentRef names."""
+    out = []
+    for ref in route.spec.parent_refs:
+        if (ref.group, ref.kind) != (GATEWAY_API, "Gateway"):
+            continue
+        namespace = ref.namespace or route_namespace
+        prefix = f"{ref.name}-"
+        for ns, name in sorted(listeners):
+            if ns != namespace or not name.startswith(prefix):
+                continue
+            listener = name[len(prefix):-len(GENERATED)]
+            if ref.section_name is None or ref.section_name == listener:
+                out.append(f"{ns}/{name}")
+    return out
+
+
+def _virtual_services(res: Resources, key: tuple[str, str], route: gatewayapi.HTTPRoute,
+                      listeners: set[tuple[str, str]]) -> Iterator[istio.VirtualService]:
+    namespace, name = key
+    parents = _parents(namespace, route, listeners)
+    if not parents:
+        return
+    rules = [_rule(namespace, rule) for rule in route.spec.rules]
+    yield validate(istio.VirtualService, {
+        "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+        "metadata": {"name": name + GENERATED, "namespace": namespace,
+                     "creationTimestamp": route.metadata.creation_timestamp,
+                     "annotations": {"gateway.networking.k8s.io/httproute": name}},
+        "spec": {"hosts": list(route.spec.hostnames) or ["*"], "gateways": parents,
+                 "http": rules}})
+
+
+def _string(kind: str, value: str) -> dict[str, str]:
+    return {"regex": value} if kind == "RegularExpression" else {
+        "prefix" if kind == "PathPrefix" else "exact": value}
+
+
+def _rule(namespace: str, rule: gatewayapi.HTTPRouteRule) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    matches = []
+    for match in rule.matches:
+        m: dict[str, Any] = {}
+        if match.path is not None:
+            m["uri"] = _string(match.path.type, match.path.value)
+        if match.headers:
+            m["headers"] = {h.name.lower(): _string(h.type, h.value) for h in match.headers}
+        if match.query_params:
+            m["queryParams"] = {q.name: _string(q.type, q.value) for q in match.query_params}
+        if match.method:
+            m["method"] = {"exact": match.method}
+        matches.append(m)
+    if matches:
+        out["match"] = matches
+    headers: dict[str, Any] = {}
+    for flt in rule.filters:
+        if flt.request_header_modifier is not None:
+            headers["request"] = _header_ops(flt.request_header_modifier)
+        elif flt.response_header_modifier is not None:
+            headers["response"] = _header_ops(flt.response_header_modifier)
+        elif flt.request_redirect is not None:
+            out["redirect"] = _redirect(flt.request_redirect)
+        elif flt.url_rewrite is not None:
+            rewrite: dict[str, Any] = {}
+            if flt.url_rewrite.hostname:
+                rewrite["authority"] = flt.url_rewrite.hostname
+            path = flt.url_rewrite.path
+            if path is not None:
+                rewrite["uri"] = path.replace_prefix_match if path.type == \
+                    "ReplacePrefixMatch" else path.replace_full_path
+            out["rewrite"] = rewrite
+        elif flt.request_mirror is not None:
+            mirror = flt.request_mirror
+            percent = mirror.percent if mirror.percent is not None else (
+                100.0 * mirror.fraction.numerator / mirror.fraction.denominator
+                if mirror.fraction else 100.0)
+            out.setdefault("mirrors", []).append({
+                "destination": _destination(namespace, mirror.backend_ref),
+                "percentage": {"value": percent}})
+    if headers:
+        out["headers"] = headers
+    if "redirect" not in out:
+        out["route"] = [{"destination": _destination(namespace, b), "weight": b.weight}
+                        for b in rule.backend_refs if b.weight > 0] or None
+        if out["route"] is None:  # no backend: Gateway API answers 500
+            del out["route"]
+            out["directResponse"] = {"status": 500}
+    if rule.timeouts is not None and rule.timeouts.request:
+        out["timeout"] = rule.timeouts.request
+    return out
+
+
+def _destination(namespace: str, ref: gatewayapi.BackendRef) -> dict[str, Any]:
+    host = ref.name if (ref.namespace or namespace) == namespace else \
+        f"{ref.name}.{ref.namespace}.svc.cluster.local"
+    out: dict[str, Any] = {"host": host}
+    if ref.port is not None:
+        out["port"] = {"number": ref.port}
+    return out
+
+
+def _header_ops(modifier: gatewayapi.HeaderModifier) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if modifier.set:
+        out["set"] = {h.name: h.value for h in modifier.set}
+    if modifier.add:
+        out["add"] = {h.name: h.value for h in modifier.add}
+    if modifier.remove:
+        out["remove"] = list(modifier.remove)
+    return out
+
+
+def _redirect(redirect: gatewayapi.RequestRedirect) -> dict[str, Any]:
+    out: dict[str, Any] = {"redirectCode": redirect.status_code}
+    if redirect.scheme:
+        out["scheme"] = redirect.scheme
+    if redirect.hostname:
+        out["authority"] = redirect.hostname
+    if redirect.port:
+        out["port"] = redirect.port
+    path = redirect.path
+    if path is not None and path.type == "ReplaceFullPath" and path.replace_full_path:
+        out["uri"] = path.replace_full_path
+    elif path is not None and path.replace_prefix_match is not None:
+        out["prefixRewrite"] = path.replace_prefix_match
+    return out

@@ -1,0 +1,118 @@
+"""The status Gateway API users read, worked out from the objects and the build made of
+them: a Gateway's `Accepted` and `Programmed` conditions, its address, and per listener
+`Accepted`, `Programmed`, `ResolvedRefs`, `Conflicted` and `attachedRoutes`; an HTTPRoute's
+per-parent `Accepted` and `ResolvedRefs`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from bastion.api import gatewayapi
+from bastion.diag import Diagnostic, ObjectRef
+from bastion.ir.model import GatewayConfig
+from bastion.translate.gatewayapi.convert import (
+    GENERATED,
+    converted,
+    generated_name,
+    ours,
+)
+from bastion.translate.istio.resources import Resources
+
+CONTROLLER = gatewayapi.CONTROLLERS[0]
+CONFLICTS = {"DuplicateHost": "HostnameConflict", "PortConflict": "ProtocolConflict"}
+
+
+def _condition(kind: str, ok: bool, reason: str, message: str = "",
+               generation: int = 1) -> dict[str, Any]:
+    return {"type": kind, "status": "True" if ok else "False", "reason": reason,
+            "message": message, "observedGeneration": generation}
+
+
+def _served(configs: Iterable[GatewayConfig], ref: ObjectRef) -> bool:
+    return any((server.key.gateway == ref.name and server.key.namespace == ref.namespace)
+               or ref in server.sources
+               for config in configs for listener in config.listeners
+               for server in listener.servers)
+
+
+def gateway_status(res: Resources, key: tuple[str, str], configs: list[GatewayConfig],
+                   diagnostics: Iterable[Diagnostic], address: str) -> dict[str, Any] | None:
+    gateway = res.gtw_gateways.get(key)
+    if gateway is None or not ours(res, gateway.spec.gateway_class_name):
+        return None
+    namespace, name = key
+    generation = 1
+    by_object: dict[ObjectRef, list[Diagnostic]] = {}
+    for d in diagnostics:
+        by_object.setdefault(d.object, []).append(d)
+    attached: dict[str, int] = {}
+    for vs in converted(res).virtual_services:
+        for parent in vs.spec.gateways:
+            attached[parent] = attached.get(parent, 0) + 1
+    listeners, programmed_all = [], True
+    for listener in gateway.spec.listeners:
+        generated = ObjectRef("Gateway", namespace, generated_name(name, listener.name))
+        found = by_object.get(generated, [])
+        bad_refs = [d for d in found if d.code in ("CredentialNotFound", "CredentialInvalid")]
+        conflicts = [d for d in found if d.code in CONFLICTS]
+        programmed = _served(configs, generated) and not bad_refs
+        programmed_all &= programmed
+        conditions = [
+            _condition("Accepted", True, "Accepted", generation=generation),
+            _condition("ResolvedRefs", not bad_refs,
+                       "InvalidCertificateRef" if bad_refs else "ResolvedRefs",
+                       "; ".join(d.message for d in bad_refs), generation),
+            _condition("Conflicted", bool(conflicts),
+                       CONFLICTS[conflicts[0].code] if conflicts else "NoConflicts",
+                       "; ".join(d.message for d in conflicts), generation),
+            _condition("Programmed", programmed, "Programmed" if programmed else "Invalid",
+                       "" if programmed else "the listener is not served", generation),
+        ]
+        listeners.append({
+            "name": listener.name,
+            "supportedKinds": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}],
+            "attachedRoutes": attached.get(f"{generated.namespace}/{generated.name}", 0),
+            "conditions": conditions})
+    return {
+        "addresses": [{"type": "IPAddress", "value": address}],
+        "conditions": [
+            _condition("Accepted", True, "Accepted", generation=generation),
+            _condition("Programmed", programmed_all,
+                       "Programmed" if programmed_all else "Invalid",
+                       "" if programmed_all else "one or more listeners are not served",
+                       generation)],
+        "listeners": listeners}
+
+
+def route_status(res: Resources, key: tuple[str, str], diagnostics: Iterable[Diagnostic]
+                 ) -> dict[str, Any] | None:
+    route = res.http_routes.get(key)
+    if route is None:
+        return None
+    namespace, name = key
+    generated = ObjectRef("VirtualService", namespace, name + GENERATED)
+    missing = [d for d in diagnostics if d.object == generated and d.code == "NotFound"]
+    made = {(g.metadata.namespace or "", g.metadata.name)
+            for g in converted(res).gateways}
+    parents = []
+    for ref in route.spec.parent_refs:
+        ref_namespace = ref.namespace or namespace
+        prefix = f"{ref.name}-"
+        matching = [n for ns, n in made if ns == ref_namespace and n.startswith(prefix)
+                    and (ref.section_name is None
+                         or n == generated_name(ref.name, ref.section_name))]
+        parent = {"group": ref.group, "kind": ref.kind, "name": ref.name,
+                  "namespace": ref_namespace}
+        if ref.section_name:
+            parent["sectionName"] = ref.section_name
+        parents.append({
+            "parentRef": parent, "controllerName": CONTROLLER,
+            "conditions": [
+                _condition("Accepted", bool(matching),
+                           "Accepted" if matching else "NoMatchingParent",
+                           "" if matching else "no listener of a served Gateway matches"),
+                _condition("ResolvedRefs", not missing,
+                           "BackendNotFound" if missing else "ResolvedRefs",
+                           "; ".join(d.message for d in missing))]})
+    return {"parents": parents}

@@ -13,10 +13,12 @@ from bastion.diag import Diagnostic, ObjectRef
 from bastion.ir.model import GatewayConfig
 from bastion.translate.gatewayapi.convert import (
     GENERATED,
+    Converted,
     converted,
     generated_name,
     ours,
 )
+from bastion.translate.istio import hosts
 from bastion.translate.istio.resources import Resources
 
 CONTROLLER = gatewayapi.CONTROLLERS[0]
@@ -47,22 +49,32 @@ def gateway_status(res: Resources, key: tuple[str, str], configs: list[GatewayCo
     for d in diagnostics:
         by_object.setdefault(d.object, []).append(d)
     attached: dict[str, int] = {}
-    for vs in converted(res).virtual_services:
+    made = converted(res)
+    for vs in made.virtual_services:
         for parent in vs.spec.gateways:
-            attached[parent] = attached.get(parent, 0) + 1
+            if _hosts_meet(made, parent, vs.spec.hosts):
+                attached[parent] = attached.get(parent, 0) + 1
     listeners, programmed_all = [], True
     for listener in gateway.spec.listeners:
         generated = ObjectRef("Gateway", namespace, generated_name(name, listener.name))
         found = by_object.get(generated, [])
-        bad_refs = [d for d in found if d.code in ("CredentialNotFound", "CredentialInvalid")]
+        refs = listener.tls.certificate_refs if listener.tls else []
+        elsewhere = [f"{r.namespace}/{r.name}" for r in refs
+                     if r.namespace not in (None, namespace)]
+        bad_refs = [d.message for d in found
+                    if d.code in ("CredentialNotFound", "CredentialInvalid")]
+        reason = "InvalidCertificateRef" if bad_refs else "ResolvedRefs"
+        if elsewhere:
+            reason = "RefNotPermitted"
+            bad_refs = [f"certificateRefs to {', '.join(elsewhere)} are not permitted: bastion "
+                        "does not read ReferenceGrants yet, so a certificate must be in the "
+                        "Gateway's namespace"]
         conflicts = [d for d in found if d.code in CONFLICTS]
         programmed = _served(configs, generated) and not bad_refs
         programmed_all &= programmed
         conditions = [
             _condition("Accepted", True, "Accepted", generation=generation),
-            _condition("ResolvedRefs", not bad_refs,
-                       "InvalidCertificateRef" if bad_refs else "ResolvedRefs",
-                       "; ".join(d.message for d in bad_refs), generation),
+            _condition("ResolvedRefs", not bad_refs, reason, "; ".join(bad_refs), generation),
             _condition("Conflicted", bool(conflicts),
                        CONFLICTS[conflicts[0].code] if conflicts else "NoConflicts",
                        "; ".join(d.message for d in conflicts), generation),
@@ -93,15 +105,17 @@ def route_status(res: Resources, key: tuple[str, str], diagnostics: Iterable[Dia
     namespace, name = key
     generated = ObjectRef("VirtualService", namespace, name + GENERATED)
     missing = [d for d in diagnostics if d.object == generated and d.code == "NotFound"]
-    made = {(g.metadata.namespace or "", g.metadata.name)
-            for g in converted(res).gateways}
+    made = converted(res)
+    names = {(g.metadata.namespace or "", g.metadata.name) for g in made.gateways}
     parents = []
+    hostnames = list(route.spec.hostnames) or ["*"]
     for ref in route.spec.parent_refs:
         ref_namespace = ref.namespace or namespace
         prefix = f"{ref.name}-"
-        matching = [n for ns, n in made if ns == ref_namespace and n.startswith(prefix)
+        matching = [n for ns, n in names if ns == ref_namespace and n.startswith(prefix)
                     and (ref.section_name is None
                          or n == generated_name(ref.name, ref.section_name))]
+        meeting = [n for n in matching if _hosts_meet(made, f"{ref_namespace}/{n}", hostnames)]
         parent = {"group": ref.group, "kind": ref.kind, "name": ref.name,
                   "namespace": ref_namespace}
         if ref.section_name:
@@ -109,10 +123,25 @@ def route_status(res: Resources, key: tuple[str, str], diagnostics: Iterable[Dia
         parents.append({
             "parentRef": parent, "controllerName": CONTROLLER,
             "conditions": [
-                _condition("Accepted", bool(matching),
-                           "Accepted" if matching else "NoMatchingParent",
-                           "" if matching else "no listener of a served Gateway matches"),
+                _condition("Accepted", bool(meeting),
+                           "Accepted" if meeting else "NoMatchingListenerHostname" if matching
+                           else "NoMatchingParent",
+                           "" if meeting else "no listener's hostname matches the route's"
+                           if matching else "no listener of a served Gateway matches"),
                 _condition("ResolvedRefs", not missing,
                            "BackendNotFound" if missing else "ResolvedRefs",
                            "; ".join(d.message for d in missing))]})
     return {"parents": parents}
+
+
+def _hosts_meet(made: Converted, parent: str, hostnames: Iterable[str]) -> bool:
+    """Whether a route's hostnames meet the listener hostname of generated Gateway `parent`
+    (`ns/name`)."""
+    namespace, _, name = parent.partition("/")
+    gateway = next((g for g in made.gateways
+                    if (g.metadata.namespace, g.metadata.name) == (namespace, name)), None)
+    if gateway is None:
+        return False
+    listener_hosts = [hosts.split_namespace(h)[1] for s in gateway.spec.servers
+                      for h in s.hosts]
+    return any(hosts.intersect(a, b) for a in listener_hosts for b in hostnames)

@@ -224,3 +224,10 @@ def test_a_missing_certificate_is_in_the_listener_status(bastion: Bastion) -> No
     assert listener["Programmed"]["status"] == "False"
     gateway = {c["type"]: c["status"] for c in body["status"]["conditions"]}
     assert gateway == {"Accepted": "True", "Programmed": "False"}
+    described = " ".join(bastion.cli("describe", "gtw", "mygateway", "-n",
+                                     "istio-system").stdout.split())
+    assert ("[error] spec.listeners[0].tls.certificateRefs: server not programmed: secret "
+            "istio-system/no-such-secret not found") in described, described
+    analyzed = bastion.cli("analyze", check=False).stdout
+    assert ("Error [IST0101] (Gateway.gateway.networking.k8s.io istio-system/mygateway) "
+            "spec.listeners[0].tls.certificateRefs") in analyzed, analyzed

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from bastion.api.kinds import GATEWAY_API
 from bastion.clock import utc_now
 from bastion.dataplane.envoy.connections import Connections
 from bastion.dataplane.envoy.driver import EnvoyDataPlane
@@ -14,6 +15,7 @@ from bastion.errors import BadRequest
 from bastion.services import analysis, gateway_objects, status
 from bastion.services.objects import ObjectService
 from bastion.services.pipeline import Pipeline
+from bastion.translate.gatewayapi import GATEWAY_KIND
 from bastion.translate.istio import Options
 
 T = TypeVar("T")
@@ -128,7 +130,10 @@ class Handlers:
             return {"ok": False, "error": error}
         body = items[0]
         meta = body.get("metadata", {})
-        ref = ObjectRef(body.get("kind", ""), meta.get("namespace", ""), meta.get("name", ""))
+        kind = body.get("kind", "")
+        if kind == "Gateway" and str(body.get("apiVersion", "")).startswith(GATEWAY_API + "/"):
+            kind = GATEWAY_KIND  # findings tell the two Gateway kinds apart
+        ref = ObjectRef(kind, meta.get("namespace", ""), meta.get("name", ""))
         revision = int(meta.get("resourceVersion", 0))
         return {"ok": True, "object": body, "revision": revision, "deleted": deleted,
                 "distributed": self.connections.synced(revision),

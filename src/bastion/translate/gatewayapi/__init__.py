@@ -2,6 +2,12 @@
 converted to the Istio objects they mean (as Istio itself converts them), which the Istio
 translation then serves; `status` works out the conditions Gateway API users read."""
 
-from bastion.translate.gatewayapi.convert import GENERATED, converted, with_gateway_api
+from bastion.translate.gatewayapi.convert import (
+    GATEWAY_KIND,
+    GENERATED,
+    converted,
+    original,
+    with_gateway_api,
+)
 
-__all__ = ["GENERATED", "converted", "with_gateway_api"]
+__all__ = ["GATEWAY_KIND", "GENERATED", "converted", "original", "with_gateway_api"]

@@ -1,5 +1,5 @@
 """Gateway API objects to the Istio objects they mean. Each listener of a Gateway becomes a
-Gateway of its own (`NAME-LISTENER` + GENERATED), so that a route's `sectionName` binds to one
+Gateway of its own (`NAME~LISTENER` + GENERATED), so that a route's `sectionName` binds to one
 listener; allowedRoutes become Istio's `namespace/host` server hosts; each HTTPRoute becomes a
 VirtualService per parent.
 
@@ -10,6 +10,7 @@ CA ConfigMaps, namespace selectors other than `kubernetes.io/metadata.name`."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,15 +18,27 @@ from typing import Any
 from bastion.api import gatewayapi, istio
 from bastion.api.base import validate
 from bastion.api.kinds import GATEWAY_API
+from bastion.diag import Diagnostic, ObjectRef
 from bastion.ir.workload import Workload
 from bastion.translate.istio.resources import Resources
 
 # Appended to the names of the Istio objects made from Gateway API objects: no Istio object a
 # user writes can be named so (a name has no '~'), so none is ever replaced by one.
 GENERATED = "~gateway-api"
+LISTENER_SEPARATOR = "~"  # gateway~listener: neither name may hold one
 BUILT_IN_CLASSES = ("istio", "bastion")  # served without a GatewayClass object, as Istio's
 METADATA_NAME = "kubernetes.io/metadata.name"
 MUTUAL_OPTION = "gateway.istio.io/tls-terminate-mode"
+
+
+# How findings name a Gateway API Gateway (its kind is also Istio's).
+GATEWAY_KIND = f"Gateway.{GATEWAY_API}"
+SERVER = re.compile(r"^spec\.servers\[0\]")
+SERVER_FIELDS = ((".tls.credentialNames", ".tls.certificateRefs"),
+                 (".tls.credentialName", ".tls.certificateRefs"), (".hosts", ".hostname"))
+RULE = re.compile(r"^spec\.http\[(\d+)\]")
+RULE_FIELDS = ((re.compile(r"\.route\[(\d+)\]\.destination(\.host|\.port)?"),
+                r".backendRefs[\1]"), (re.compile(r"\.match\["), ".matches["))
 
 
 @dataclass(frozen=True)
@@ -34,8 +47,34 @@ class Converted:
     virtual_services: tuple[istio.VirtualService, ...]
 
 
+def original(diag: Diagnostic, res: Resources) -> Diagnostic:
+    """A finding about a generated Istio object, as one about the Gateway API object it was
+    made from (its field named in that object's terms)."""
+    ref = diag.object
+    if not ref.name.endswith(GENERATED):
+        return diag
+    base = ref.name.removesuffix(GENERATED)
+    if ref.kind == "Gateway":
+        gateway, _, listener = base.partition(LISTENER_SEPARATOR)
+        source = res.gtw_gateways.get((ref.namespace, gateway))
+        index = next((i for i, li in enumerate(source.spec.listeners) if li.name == listener),
+                     0) if source is not None else 0
+        at = SERVER.sub(f"spec.listeners[{index}]", diag.field)
+        for before, after in SERVER_FIELDS:
+            at = at.replace(before, after)
+        return dataclasses.replace(diag, object=ObjectRef(GATEWAY_KIND, ref.namespace, gateway),
+                                   field=at)
+    if ref.kind == "VirtualService":
+        at = RULE.sub(r"spec.rules[\1]", diag.field)
+        for pattern, replacement in RULE_FIELDS:
+            at = pattern.sub(replacement, at)
+        return dataclasses.replace(diag, object=ObjectRef("HTTPRoute", ref.namespace, base),
+                                   field=at)
+    return diag
+
+
 def generated_name(gateway: str, listener: str) -> str:
-    return f"{gateway}-{listener}{GENERATED}"
+    return f"{gateway}{LISTENER_SEPARATOR}{listener}{GENERATED}"
 
 
 def ours(res: Resources, class_name: str) -> bool:
@@ -113,12 +152,12 @@ def _server(namespace: str, listener: gatewayapi.Listener) -> dict[str, Any] | N
              if (ref.group, ref.kind) == ("", "Secret") and ref.namespace in (None, namespace)]
     mutual = tls.options.get(MUTUAL_OPTION) == "MUTUAL" or tls.frontend_validation is not None
     settings: dict[str, Any] = {"mode": "MUTUAL" if mutual else "SIMPLE"}
+    if not names:
+        return None  # no certificate it may use: not served (its status says why)
     if len(names) == 1:
         settings["credentialName"] = names[0]
-    elif names:
-        settings["credentialNames"] = names
     else:
-        settings["credentialName"] = f"{listener.name}-no-usable-certificate-ref"
+        settings["credentialNames"] = names
     return {"port": port, "hosts": hosts, "tls": settings}
 
 
@@ -130,7 +169,7 @@ def _parents(route_namespace: str, route: gatewayapi.HTTPRoute,
         if (ref.group, ref.kind) != (GATEWAY_API, "Gateway"):
             continue
         namespace = ref.namespace or route_namespace
-        prefix = f"{ref.name}-"
+        prefix = f"{ref.name}{LISTENER_SEPARATOR}"
         for ns, name in sorted(listeners):
             if ns != namespace or not name.startswith(prefix):
                 continue

@@ -12,7 +12,8 @@ from bastion.api import gatewayapi
 from bastion.diag import Diagnostic, ObjectRef
 from bastion.ir.model import GatewayConfig
 from bastion.translate.gatewayapi.convert import (
-    GENERATED,
+    GATEWAY_KIND,
+    LISTENER_SEPARATOR,
     Converted,
     converted,
     generated_name,
@@ -55,9 +56,10 @@ def gateway_status(res: Resources, key: tuple[str, str], configs: list[GatewayCo
             if _hosts_meet(made, parent, vs.spec.hosts):
                 attached[parent] = attached.get(parent, 0) + 1
     listeners, programmed_all = [], True
-    for listener in gateway.spec.listeners:
+    own = by_object.get(ObjectRef(GATEWAY_KIND, namespace, name), [])
+    for i, listener in enumerate(gateway.spec.listeners):
         generated = ObjectRef("Gateway", namespace, generated_name(name, listener.name))
-        found = by_object.get(generated, [])
+        found = [d for d in own if d.field.startswith(f"spec.listeners[{i}]")]
         refs = listener.tls.certificate_refs if listener.tls else []
         elsewhere = [f"{r.namespace}/{r.name}" for r in refs
                      if r.namespace not in (None, namespace)]
@@ -103,15 +105,15 @@ def route_status(res: Resources, key: tuple[str, str], diagnostics: Iterable[Dia
     if route is None:
         return None
     namespace, name = key
-    generated = ObjectRef("VirtualService", namespace, name + GENERATED)
-    missing = [d for d in diagnostics if d.object == generated and d.code == "NotFound"]
+    own = ObjectRef("HTTPRoute", namespace, name)
+    missing = [d for d in diagnostics if d.object == own and d.code == "NotFound"]
     made = converted(res)
     names = {(g.metadata.namespace or "", g.metadata.name) for g in made.gateways}
     parents = []
     hostnames = list(route.spec.hostnames) or ["*"]
     for ref in route.spec.parent_refs:
         ref_namespace = ref.namespace or namespace
-        prefix = f"{ref.name}-"
+        prefix = f"{ref.name}{LISTENER_SEPARATOR}"
         matching = [n for ns, n in names if ns == ref_namespace and n.startswith(prefix)
                     and (ref.section_name is None
                          or n == generated_name(ref.name, ref.section_name))]

@@ -35,7 +35,7 @@ from bastion.ir.model import (
 from bastion.layered import with_changes
 from bastion.memo import Memo
 from bastion.private import PrivateBytes
-from bastion.translate.gatewayapi import with_gateway_api
+from bastion.translate.gatewayapi import original, with_gateway_api
 from bastion.translate.istio import backends, challenges, credentials, files, hosts, policies
 from bastion.translate.istio.refs import bindable_hosts, gateway_refs
 from bastion.translate.istio.resources import Options, Resources, Workload
@@ -847,7 +847,8 @@ def to_ir(res: Resources, workload: Workload | None = None,
     config = translation.run()
     deps = frozenset(translation.lookup.consulted) if translation.lookup else frozenset()
     positions, plain, counts = _indexes(config)
-    return IrResult(config, tuple(sorted(set(translation.diagnostics))), deps,
+    found = {original(d, res) for d in translation.diagnostics}
+    return IrResult(config, tuple(sorted(found)), deps,
                     _vs_gateways(res, res.virtual_services), positions, plain, counts)
 
 
@@ -871,6 +872,7 @@ def refresh_routes(previous: IrResult, res: Resources, workload: Workload, optio
 
     A route edit at 10,000 hosts then costs what one server costs, plus the linear index work.
     """
+    res = with_gateway_api(res)  # the generated VirtualServices' destinations are warned of too
     for key in changed:
         vs = res.virtual_services.get(key)
         was_delegate = key in previous.vs_gateways and not previous.vs_gateways[key]
@@ -929,7 +931,7 @@ def refresh_routes(previous: IrResult, res: Resources, workload: Workload, optio
             if backend is not None:
                 resolved.append(backend)
         backends = tuple(resolved)
-    notes.extend(translation.diagnostics)
+    notes.extend(original(d, res) for d in translation.diagnostics)
     changed_refs = {ObjectRef("VirtualService", ns, name) for ns, name in changed}
     kept = [d for d in previous.diagnostics
             if d.object not in changed_refs and d.code not in DESTINATION_CODES]

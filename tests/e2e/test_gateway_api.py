@@ -9,8 +9,17 @@ import json
 import time
 from pathlib import Path
 
-from tests.e2e.harness import TEAPOT, Backend, Bastion, curl, make_leaf, make_root
-from tests.manifests import sample_manifest
+from tests import certs
+from tests.e2e.harness import (
+    TEAPOT,
+    Backend,
+    Bastion,
+    curl,
+    handshake_serial,
+    make_leaf,
+    make_root,
+)
+from tests.manifests import sample_manifest, secret_json
 
 HOST = "httpbin.example.com"
 
@@ -231,3 +240,56 @@ def test_a_missing_certificate_is_in_the_listener_status(bastion: Bastion) -> No
     analyzed = bastion.cli("analyze", check=False).stdout
     assert ("Error [IST0101] (Gateway.gateway.networking.k8s.io istio-system/mygateway) "
             "spec.listeners[0].tls.certificateRefs") in analyzed, analyzed
+
+
+GRANT = """
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: gateways-may-read, namespace: default}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: Gateway, namespace: istio-system}]
+  to: [{group: "", kind: Secret}]
+"""
+DIRECT = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: direct, namespace: default}
+spec:
+  parentRefs: [{name: mygateway, namespace: istio-system}]
+  hostnames: [httpbin.example.com]
+  rules:
+  - filters:
+    - type: RequestRedirect
+      requestRedirect: {hostname: elsewhere.example.com, statusCode: 301}
+"""
+
+
+def test_a_granted_certificate_of_another_namespace_serves_and_rotates(
+        bastion: Bastion, tmp_path: Path) -> None:
+    def secret(serial: int) -> str:
+        pair = certs.leaf(HOST, serial)
+        return secret_json("httpbin-credential", "default", "kubernetes.io/tls",
+                           tls_crt=pair.cert, tls_key=pair.key)
+
+    gateway = task_gateway(("https", HOST, "httpbin-credential")).replace(
+        "[{kind: Secret, group: \"\", name: httpbin-credential}]",
+        "[{kind: Secret, group: \"\", name: httpbin-credential, namespace: default}]")
+    bastion.cli("apply", "-f", "-", input="\n---\n".join([secret(51), gateway, DIRECT]))
+    listener = json.loads(bastion.cli("get", "gtw", "mygateway", "-n", "istio-system", "-o",
+                                      "json").stdout)["status"]["listeners"][0]
+    refs = {c["type"]: c for c in listener["conditions"]}["ResolvedRefs"]
+    assert (refs["status"], refs["reason"]) == ("False", "RefNotPermitted"), refs
+
+    bastion.cli("apply", "-f", "-", input=GRANT)
+    programmed(bastion)
+    root = tmp_path / "root.crt"
+    root.write_bytes(certs.ca("root1")[0].cert)
+    redirected = curl(HOST, bastion.secure_port, "/", root)
+    assert "HTTP/2 301" in redirected.stderr, redirected.stderr
+    assert "location: https://elsewhere.example.com/" in redirected.stderr.lower()
+    assert handshake_serial(HOST, bastion.secure_port, root) == 51
+    bastion.cli("apply", "-f", "-", input=secret(52))  # rotated where it lives
+    deadline = time.monotonic() + 10
+    while handshake_serial(HOST, bastion.secure_port, root) != 52:
+        assert time.monotonic() < deadline, "the granted Secret's rotation is not served"
+        time.sleep(0.05)

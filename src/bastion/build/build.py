@@ -30,7 +30,7 @@ from bastion.translate.istio import (
     refresh_routes,
     to_ir,
 )
-from bastion.translate.istio.credentials import CA_SUFFIX
+from bastion.translate.istio.credentials import CA_SUFFIX, SecretLookup
 from bastion.translate.istio.files import FILE_GROUP
 from bastion.translate.istio.resources import READ_TYPES
 
@@ -114,8 +114,11 @@ def _incremental(before: GatewayBuild, inputs: Inputs, changed: Collection[Store
     if not changed:  # nothing translation reads (an Event, a Certificate, a ConfigMap)
         return GatewayBuild(workload, before.ir, Delta())
     if all(k.group == "" and k.kind == "Secret" for k in changed):
-        return _secrets_changed(before, inputs, {k.name for k in changed
-                                                 if k.namespace == workload.namespace})
+        # A Secret of another namespace is named `namespace/name` (a Gateway API listener's,
+        # granted by a ReferenceGrant).
+        return _secrets_changed(before, inputs, {
+            k.name if k.namespace == workload.namespace else f"{k.namespace}/{k.name}"
+            for k in changed})
     if all(k.kind == "VirtualService" for k in changed):
         return _routes_changed(before, inputs, {(k.namespace, k.name) for k in changed},
                                options, memo)
@@ -126,12 +129,14 @@ def _secrets_changed(before: GatewayBuild, inputs: Inputs, names: set[str]
                      ) -> GatewayBuild | None:
     workload = before.workload
     namespace = workload.namespace
+    lookup = SecretLookup({}, namespace)
     secrets = {}
     for name in names:
         for candidate in {name, name + CA_SUFFIX, name.removesuffix(CA_SUFFIX)}:
-            secret = inputs.resources.secrets.get((namespace, candidate))
+            key = lookup.locate(candidate)
+            secret = inputs.resources.secrets.get(key)
             if secret is not None:
-                secrets[(namespace, candidate)] = secret
+                secrets[key] = secret
     result = refresh_credentials(before.ir, secrets, workload, names)
     if result is None:
         return None

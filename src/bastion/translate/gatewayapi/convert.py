@@ -20,6 +20,7 @@ from bastion.api.base import validate
 from bastion.api.kinds import GATEWAY_API
 from bastion.diag import Diagnostic, ObjectRef
 from bastion.ir.workload import Workload
+from bastion.translate.istio.credentials import GATEWAY_PREFIX
 from bastion.translate.istio.resources import Resources
 
 # Appended to the names of the Istio objects made from Gateway API objects: no Istio object a
@@ -77,6 +78,45 @@ def generated_name(gateway: str, listener: str) -> str:
     return f"{gateway}{LISTENER_SEPARATOR}{listener}{GENERATED}"
 
 
+def granted(res: Resources, source: tuple[str, str, str], target: tuple[str, str, str, str]
+            ) -> bool:
+    """Whether a ReferenceGrant lets objects of `source` (group, kind, namespace) refer to
+    `target` (group, kind, namespace, name); the same namespace needs none."""
+    namespace = source[2]
+    to_group, to_kind, to_namespace, to_name = target
+    if namespace == to_namespace:
+        return True
+    return any(
+        any((f.group, f.kind, f.namespace) == source for f in grant.spec.from_)
+        and any((t.group, t.kind) == (to_group, to_kind) and t.name in (None, to_name)
+                for t in grant.spec.to)
+        for (ns, _), grant in res.reference_grants.items() if ns == to_namespace)
+
+
+def certificate_names(res: Resources, namespace: str, listener: gatewayapi.Listener
+                      ) -> tuple[list[str], list[str]]:
+    """(the credential names of the certificateRefs the listener may use, the refs it may not
+    as `namespace/name`)."""
+    usable, refused = [], []
+    for ref in listener.tls.certificate_refs if listener.tls else []:
+        where = ref.namespace or namespace
+        if (ref.group, ref.kind) != ("", "Secret"):
+            refused.append(f"{where}/{ref.name}")
+        elif where == namespace:
+            usable.append(ref.name)
+        elif granted(res, (GATEWAY_API, "Gateway", namespace), ("", "Secret", where, ref.name)):
+            usable.append(f"{GATEWAY_PREFIX}{where}/{ref.name}")
+        else:
+            refused.append(f"{where}/{ref.name}")
+    return usable, refused
+
+
+def backend_allowed(res: Resources, namespace: str, ref: gatewayapi.BackendRef) -> bool:
+    where = ref.namespace or namespace
+    return (ref.group, ref.kind) == ("", "Service") and granted(
+        res, (GATEWAY_API, "HTTPRoute", namespace), ("", "Service", where, ref.name))
+
+
 def ours(res: Resources, class_name: str) -> bool:
     gateway_class = res.gateway_classes.get(("", class_name))
     if gateway_class is not None:
@@ -88,7 +128,7 @@ def converted(res: Resources) -> Converted:
     gateways: list[istio.Gateway] = []
     for (namespace, name), gateway in sorted(res.gtw_gateways.items()):
         if ours(res, gateway.spec.gateway_class_name):
-            gateways.extend(_gateways(namespace, name, gateway))
+            gateways.extend(_gateways(res, namespace, name, gateway))
     listeners = {(g.metadata.namespace or "", g.metadata.name) for g in gateways}
     services = [vs for key, route in sorted(res.http_routes.items())
                 for vs in _virtual_services(res, key, route, listeners)]
@@ -112,12 +152,12 @@ def with_gateway_api(res: Resources) -> Resources:
     return overlay
 
 
-def _gateways(namespace: str, name: str, gateway: gatewayapi.Gateway
+def _gateways(res: Resources, namespace: str, name: str, gateway: gatewayapi.Gateway
               ) -> Iterator[istio.Gateway]:
     selector = (gateway.spec.infrastructure.labels if gateway.spec.infrastructure
                 and gateway.spec.infrastructure.labels else Workload().label_map)
     for listener in gateway.spec.listeners:
-        server = _server(namespace, listener)
+        server = _server(res, namespace, listener)
         if server is None:
             continue
         yield validate(istio.Gateway, {
@@ -128,7 +168,8 @@ def _gateways(namespace: str, name: str, gateway: gatewayapi.Gateway
             "spec": {"selector": selector, "servers": [server]}})
 
 
-def _server(namespace: str, listener: gatewayapi.Listener) -> dict[str, Any] | None:
+def _server(res: Resources, namespace: str, listener: gatewayapi.Listener
+            ) -> dict[str, Any] | None:
     host = listener.hostname or "*"
     allowed = listener.allowed_routes.namespaces
     if allowed.from_ == "None":
@@ -148,8 +189,7 @@ def _server(namespace: str, listener: gatewayapi.Listener) -> dict[str, Any] | N
         return {"port": port, "hosts": hosts}
     if tls.mode == "Passthrough":
         return {"port": port, "hosts": hosts, "tls": {"mode": "PASSTHROUGH"}}
-    names = [ref.name for ref in tls.certificate_refs
-             if (ref.group, ref.kind) == ("", "Secret") and ref.namespace in (None, namespace)]
+    names = certificate_names(res, namespace, listener)[0]
     mutual = tls.options.get(MUTUAL_OPTION) == "MUTUAL" or tls.frontend_validation is not None
     settings: dict[str, Any] = {"mode": "MUTUAL" if mutual else "SIMPLE"}
     if not names:
@@ -185,7 +225,7 @@ def _virtual_services(res: Resources, key: tuple[str, str], route: gatewayapi.HT
     parents = _parents(namespace, route, listeners)
     if not parents:
         return
-    rules = [_rule(namespace, rule) for rule in route.spec.rules]
+    rules = [_rule(res, namespace, rule) for rule in route.spec.rules]
     yield validate(istio.VirtualService, {
         "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
         "metadata": {"name": name + GENERATED, "namespace": namespace,
@@ -200,7 +240,7 @@ def _string(kind: str, value: str) -> dict[str, str]:
         "prefix" if kind == "PathPrefix" else "exact": value}
 
 
-def _rule(namespace: str, rule: gatewayapi.HTTPRouteRule) -> dict[str, Any]:
+def _rule(res: Resources, namespace: str, rule: gatewayapi.HTTPRouteRule) -> dict[str, Any]:
     out: dict[str, Any] = {}
     matches = []
     for match in rule.matches:
@@ -244,8 +284,10 @@ def _rule(namespace: str, rule: gatewayapi.HTTPRouteRule) -> dict[str, Any]:
     if headers:
         out["headers"] = headers
     if "redirect" not in out:
+        # A backend the route may not refer to gets no share (Gateway API: its requests 500).
         out["route"] = [{"destination": _destination(namespace, b), "weight": b.weight}
-                        for b in rule.backend_refs if b.weight > 0] or None
+                        for b in rule.backend_refs
+                        if b.weight > 0 and backend_allowed(res, namespace, b)] or None
         if out["route"] is None:  # no backend: Gateway API answers 500
             del out["route"]
             out["directResponse"] = {"status": 500}

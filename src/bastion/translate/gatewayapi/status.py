@@ -15,6 +15,8 @@ from bastion.translate.gatewayapi.convert import (
     GATEWAY_KIND,
     LISTENER_SEPARATOR,
     Converted,
+    backend_allowed,
+    certificate_names,
     converted,
     generated_name,
     ours,
@@ -60,17 +62,14 @@ def gateway_status(res: Resources, key: tuple[str, str], configs: list[GatewayCo
     for i, listener in enumerate(gateway.spec.listeners):
         generated = ObjectRef("Gateway", namespace, generated_name(name, listener.name))
         found = [d for d in own if d.field.startswith(f"spec.listeners[{i}]")]
-        refs = listener.tls.certificate_refs if listener.tls else []
-        elsewhere = [f"{r.namespace}/{r.name}" for r in refs
-                     if r.namespace not in (None, namespace)]
+        elsewhere = certificate_names(res, namespace, listener)[1]
         bad_refs = [d.message for d in found
                     if d.code in ("CredentialNotFound", "CredentialInvalid")]
         reason = "InvalidCertificateRef" if bad_refs else "ResolvedRefs"
         if elsewhere:
             reason = "RefNotPermitted"
-            bad_refs = [f"certificateRefs to {', '.join(elsewhere)} are not permitted: bastion "
-                        "does not read ReferenceGrants yet, so a certificate must be in the "
-                        "Gateway's namespace"]
+            bad_refs = [f"certificateRefs to {', '.join(elsewhere)} are not permitted: no "
+                        "ReferenceGrant in their namespace lets this Gateway use them"]
         conflicts = [d for d in found if d.code in CONFLICTS]
         programmed = _served(configs, generated) and not bad_refs
         programmed_all &= programmed
@@ -106,7 +105,13 @@ def route_status(res: Resources, key: tuple[str, str], diagnostics: Iterable[Dia
         return None
     namespace, name = key
     own = ObjectRef("HTTPRoute", namespace, name)
-    missing = [d for d in diagnostics if d.object == own and d.code == "NotFound"]
+    missing = [d.message for d in diagnostics if d.object == own and d.code == "NotFound"]
+    refused = [f"{b.namespace or namespace}/{b.name}" for rule in route.spec.rules
+               for b in rule.backend_refs if not backend_allowed(res, namespace, b)]
+    backend_reason = "RefNotPermitted" if refused else "BackendNotFound"
+    if refused:
+        missing = [f"backendRefs to {', '.join(refused)} are not permitted: no ReferenceGrant "
+                   "in their namespace lets this route use them", *missing]
     made = converted(res)
     names = {(g.metadata.namespace or "", g.metadata.name) for g in made.gateways}
     parents = []
@@ -131,8 +136,7 @@ def route_status(res: Resources, key: tuple[str, str], diagnostics: Iterable[Dia
                            "" if meeting else "no listener's hostname matches the route's"
                            if matching else "no listener of a served Gateway matches"),
                 _condition("ResolvedRefs", not missing,
-                           "BackendNotFound" if missing else "ResolvedRefs",
-                           "; ".join(d.message for d in missing))]})
+                           backend_reason if missing else "ResolvedRefs", "; ".join(missing))]})
     return {"parents": parents}
 
 

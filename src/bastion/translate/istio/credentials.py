@@ -25,6 +25,7 @@ from bastion.pem import CertificateSummary, load_certificates, summarize
 from bastion.private import PrivateBytes
 
 KUBERNETES_PREFIX = "kubernetes://"
+GATEWAY_PREFIX = "kubernetes-gateway://"  # Istio's, for Gateway API certificateRefs
 CA_SUFFIX = "-cacert"
 SUPPORTED_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
 PEM_CRL = re.compile(rb"-----BEGIN X509 CRL-----.*?-----END X509 CRL-----", re.S)
@@ -42,16 +43,32 @@ class SecretLookup:
 
     def get(self, name: str) -> core.Secret | None:
         self.consulted.add(name)
-        return self.secrets.get((self.namespace, name))
+        return self.secrets.get(self.locate(name))
+
+    def locate(self, name: str) -> tuple[str, str]:
+        """(namespace, Secret name) of a credential: `name` in the gateway's namespace, or
+        `namespace/name` (a Gateway API certificateRef another namespace granted)."""
+        namespace, _, rest = name.rpartition("/")
+        return (namespace, rest) if namespace else (self.namespace, name)
+
+    def where(self, name: str) -> str:
+        return "/".join(self.locate(name))
 
 
-def credential_name(value: str) -> str:
-    """`kubernetes://foo` and `foo` both name the Secret `foo`; other schemes are not served."""
+def credential_name(value: str, other_namespaces: bool = False) -> str:
+    """`kubernetes://foo` and `foo` both name the Secret `foo`; `kubernetes-gateway://ns/foo`
+    names one of another namespace, which only a Gateway API listener (granted it) may;
+    other schemes are not served."""
+    if other_namespaces and value.startswith(GATEWAY_PREFIX):
+        return value[len(GATEWAY_PREFIX):]
     if value.startswith(KUBERNETES_PREFIX):
-        return value[len(KUBERNETES_PREFIX):]
-    if "://" in value:
+        value = value[len(KUBERNETES_PREFIX):]
+    elif "://" in value:
         scheme = value.split("://", 1)[0]
         raise CredentialError(f"credential scheme {scheme}:// is not supported; use a Secret name")
+    if "/" in value:
+        raise CredentialError(f"{value!r}: a credential names a Secret of the gateway's "
+                              "namespace (no '/')")
     return value
 
 
@@ -159,19 +176,19 @@ def tls_credential(lookup: SecretLookup, name: str) -> TlsCredential:
         raise CredentialError(f"{name!r} ends in {CA_SUFFIX!r}, so it can only hold a CA")
     secret = lookup.get(name)
     if secret is None:
-        raise CredentialNotFound(f"secret {lookup.namespace}/{name} not found")
+        raise CredentialNotFound(f"secret {lookup.where(name)} not found")
     _refuse_reserved(secret)
     chain, key, used = _pick_pair(secret)
     try:
         summary = check_pair(chain, key)
     except CredentialError as exc:
-        raise CredentialError(f"secret {lookup.namespace}/{name}: {exc}") from None
+        raise CredentialError(f"secret {lookup.where(name)}: {exc}") from None
     staple = secret.value("tls.ocsp-staple") if used == "tls.crt" else None
     return _with_staple(TlsCredential(
         name=name,
         certificate_chain=chain,
         private_key=key,
-        source=ObjectRef("Secret", lookup.namespace, name),
+        source=ObjectRef("Secret", *lookup.locate(name)),
         summary=summary,
     ), staple or None)
 
@@ -207,7 +224,7 @@ def ca_credential(lookup: SecretLookup, name: str) -> CaCredential:
     ca_name = name + CA_SUFFIX
     candidates = [s for s in (lookup.get(ca_name), lookup.get(name)) if s is not None]
     if not candidates:
-        raise CredentialNotFound(f"secret {lookup.namespace}/{name} not found")
+        raise CredentialNotFound(f"secret {lookup.where(name)} not found")
     for secret in candidates:
         values = secret.values()
         _refuse_reserved(secret)
@@ -223,12 +240,13 @@ def ca_credential(lookup: SecretLookup, name: str) -> CaCredential:
                     name=ca_name,
                     trusted_ca=values[ca_key],
                     crl=crl,
-                    source=ObjectRef("Secret", lookup.namespace, secret.metadata.name),
+                    source=ObjectRef("Secret", secret.metadata.namespace or "",
+                                     secret.metadata.name),
                     summaries=summaries,
                 )
     raise CredentialError(
-        f"no CA for mutual TLS: neither secret {lookup.namespace}/{ca_name} nor "
-        f"{lookup.namespace}/{name} has key 'cacert' or 'ca.crt'")
+        f"no CA for mutual TLS: neither secret {lookup.where(ca_name)} nor "
+        f"{lookup.where(name)} has key 'cacert' or 'ca.crt'")
 
 
 def file_tls_credential(name: str, certificate_path: str, chain: bytes, key: PrivateBytes,

@@ -35,7 +35,7 @@ from bastion.ir.model import (
 from bastion.layered import with_changes
 from bastion.memo import Memo
 from bastion.private import PrivateBytes
-from bastion.translate.gatewayapi import original, with_gateway_api
+from bastion.translate.gatewayapi import GENERATED, original, with_gateway_api
 from bastion.translate.istio import backends, challenges, credentials, files, hosts, policies
 from bastion.translate.istio.refs import bindable_hosts, gateway_refs
 from bastion.translate.istio.resources import Options, Resources, Workload
@@ -475,7 +475,10 @@ class _Translation:
                              f"ignored: the certificate comes from {names_field}",
                              Severity.WARNING)
             with field_errors(f"{at}.{names_field}"):
-                names = [credentials.credential_name(n) for n in raw_names]
+                # A Gateway API listener's certificateRefs may name another namespace's
+                # Secret (the conversion checked the ReferenceGrant); an Istio Gateway's may not.
+                granted = entry.gateway.metadata.name.endswith(GENERATED)
+                names = [credentials.credential_name(n, granted) for n in raw_names]
                 certs = [self._tls_credential(lookup, n) for n in names]
         else:
             certs = [self._file_pair(f"{at}.{sub + '.' if sub else ''}", cert, key)

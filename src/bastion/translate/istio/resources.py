@@ -44,7 +44,8 @@ class FileRead:
 READ_TYPES: tuple[type, ...] = (
     istio.Gateway, istio.VirtualService, istio.ServiceEntry, istio.DestinationRule,
     core.Secret, core.Service, core.Endpoints, core.Pod, core.EndpointSlice,
-    certmanager.Challenge, gatewayapi.GatewayClass, gatewayapi.Gateway, gatewayapi.HTTPRoute)
+    certmanager.Challenge, gatewayapi.GatewayClass, gatewayapi.Gateway, gatewayapi.HTTPRoute,
+    gatewayapi.ReferenceGrant)
 
 
 @dataclass
@@ -72,6 +73,8 @@ class Resources:
         default_factory=dict)
     gtw_gateways: dict[tuple[str, str], gatewayapi.Gateway] = field(default_factory=dict)
     http_routes: dict[tuple[str, str], gatewayapi.HTTPRoute] = field(default_factory=dict)
+    reference_grants: dict[tuple[str, str], gatewayapi.ReferenceGrant] = field(
+        default_factory=dict)
     # (namespace, name) of the VirtualServices naming each Gateway; tuples, not dicts, since a
     # Gateway is most often named by one or two.
     vs_by_gateway: dict[tuple[str, str], tuple[tuple[str, str], ...]] = field(
@@ -106,6 +109,7 @@ class Resources:
             gatewayapi.GatewayClass: self.gateway_classes,
             gatewayapi.Gateway: self.gtw_gateways,
             gatewayapi.HTTPRoute: self.http_routes,
+            gatewayapi.ReferenceGrant: self.reference_grants,
         }
         return slots.get(model_type)
 

@@ -35,8 +35,11 @@ def render(case: dict[str, Any]) -> str:
         "gateways": {f"{ns}/{name}": gateway_status(res, (ns, name), configs,
                                                     gateway.ir.diagnostics, "127.0.0.1")
                      for ns, name in sorted(res.gtw_gateways)},
-        "routes": {f"{ns}/{name}": route_status(res, (ns, name), gateway.ir.diagnostics)
-                   for ns, name in sorted(res.http_routes)},
+        "routes": {f"{kind} {ns}/{name}": route_status(res, (ns, name),
+                                                         gateway.ir.diagnostics, kind)
+                   for kind, routes in (("HTTPRoute", res.http_routes),
+                                        ("TLSRoute", res.tls_routes))
+                   for ns, name in sorted(routes)},
     }
     return yaml.safe_dump(doc, sort_keys=True, default_flow_style=False, width=100)
 

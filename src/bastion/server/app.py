@@ -129,7 +129,7 @@ async def serve(config: ServeConfig) -> None:
         if (key.group, key.kind) == (GATEWAY_API, "GatewayClass"):
             stored = store.get(key)
             return gateway_classes.status(stored.body) if stored is not None else None
-        if key.group == GATEWAY_API and key.kind in ("Gateway", "HTTPRoute"):
+        if key.group == GATEWAY_API and key.kind in ("Gateway", "HTTPRoute", "TLSRoute"):
             return gateway_classes.gateway_api_status(pipeline, key, config.options)
         return certificates.status_of(key)
 

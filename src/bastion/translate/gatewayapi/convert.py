@@ -27,6 +27,7 @@ from bastion.translate.istio.resources import Resources
 # user writes can be named so (a name has no '~'), so none is ever replaced by one.
 GENERATED = "~gateway-api"
 LISTENER_SEPARATOR = "~"  # gateway~listener: neither name may hold one
+TLS_ROUTE = "~tls"  # a TLSRoute's VirtualService, beside an HTTPRoute of the same name
 BUILT_IN_CLASSES = ("istio", "bastion")  # served without a GatewayClass object, as Istio's
 METADATA_NAME = "kubernetes.io/metadata.name"
 MUTUAL_OPTION = "gateway.istio.io/tls-terminate-mode"
@@ -65,6 +66,11 @@ def original(diag: Diagnostic, res: Resources) -> Diagnostic:
             at = at.replace(before, after)
         return dataclasses.replace(diag, object=ObjectRef(GATEWAY_KIND, ref.namespace, gateway),
                                    field=at)
+    if ref.kind == "VirtualService" and base.endswith(TLS_ROUTE):
+        at = re.sub(r"^spec\.tls\[(\d+)\]\.route\[(\d+)\]\.destination(\.host)?",
+                    r"spec.rules[\1].backendRefs[\2]", diag.field)
+        return dataclasses.replace(diag, field=at, object=ObjectRef(
+            "TLSRoute", ref.namespace, base.removesuffix(TLS_ROUTE)))
     if ref.kind == "VirtualService":
         at = RULE.sub(r"spec.rules[\1]", diag.field)
         for pattern, replacement in RULE_FIELDS:
@@ -111,10 +117,11 @@ def certificate_names(res: Resources, namespace: str, listener: gatewayapi.Liste
     return usable, refused
 
 
-def backend_allowed(res: Resources, namespace: str, ref: gatewayapi.BackendRef) -> bool:
+def backend_allowed(res: Resources, namespace: str, ref: gatewayapi.BackendRef,
+                    route_kind: str = "HTTPRoute") -> bool:
     where = ref.namespace or namespace
     return (ref.group, ref.kind) == ("", "Service") and granted(
-        res, (GATEWAY_API, "HTTPRoute", namespace), ("", "Service", where, ref.name))
+        res, (GATEWAY_API, route_kind, namespace), ("", "Service", where, ref.name))
 
 
 def ours(res: Resources, class_name: str) -> bool:
@@ -132,6 +139,8 @@ def converted(res: Resources) -> Converted:
     listeners = {(g.metadata.namespace or "", g.metadata.name) for g in gateways}
     services = [vs for key, route in sorted(res.http_routes.items())
                 for vs in _virtual_services(res, key, route, listeners)]
+    services += [vs for key, tls_route in sorted(res.tls_routes.items())
+                 for vs in _passthrough_services(res, key, tls_route, listeners)]
     return Converted(tuple(gateways), tuple(services))
 
 
@@ -201,7 +210,7 @@ def _server(res: Resources, namespace: str, listener: gatewayapi.Listener
     return {"port": port, "hosts": hosts, "tls": settings}
 
 
-def _parents(route_namespace: str, route: gatewayapi.HTTPRoute,
+def _parents(route_namespace: str, route: gatewayapi.HTTPRoute | gatewayapi.TLSRoute,
              listeners: set[tuple[str, str]]) -> list[str]:
     """The generated Gateways (`ns/name`) each parentRef names."""
     out = []
@@ -233,6 +242,29 @@ def _virtual_services(res: Resources, key: tuple[str, str], route: gatewayapi.HT
                      "annotations": {"gateway.networking.k8s.io/httproute": name}},
         "spec": {"hosts": list(route.spec.hostnames) or ["*"], "gateways": parents,
                  "http": rules}})
+
+
+def _passthrough_services(res: Resources, key: tuple[str, str], route: gatewayapi.TLSRoute,
+                          listeners: set[tuple[str, str]]) -> Iterator[istio.VirtualService]:
+    """A TLSRoute: connections whose SNI is one of its hostnames passed through, still
+    encrypted, to its backends."""
+    namespace, name = key
+    parents = _parents(namespace, route, listeners)
+    hostnames = list(route.spec.hostnames) or ["*"]
+    if not parents:
+        return
+    rules = [{"match": [{"sniHosts": hostnames}],
+              "route": [{"destination": _destination(namespace, b), "weight": b.weight}
+                        for b in rule.backend_refs
+                        if b.weight > 0 and backend_allowed(res, namespace, b, "TLSRoute")]}
+             for rule in route.spec.rules]
+    yield validate(istio.VirtualService, {
+        "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+        "metadata": {"name": name + TLS_ROUTE + GENERATED, "namespace": namespace,
+                     "creationTimestamp": route.metadata.creation_timestamp,
+                     "annotations": {"gateway.networking.k8s.io/tlsroute": name}},
+        "spec": {"hosts": hostnames, "gateways": parents,
+                 "tls": [r for r in rules if r["route"]]}})
 
 
 def _string(kind: str, value: str) -> dict[str, str]:

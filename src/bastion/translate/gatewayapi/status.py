@@ -82,9 +82,10 @@ def gateway_status(res: Resources, key: tuple[str, str], configs: list[GatewayCo
             _condition("Programmed", programmed, "Programmed" if programmed else "Invalid",
                        "" if programmed else "the listener is not served", generation),
         ]
+        route_kind = "TLSRoute" if listener.protocol == "TLS" else "HTTPRoute"
         listeners.append({
             "name": listener.name,
-            "supportedKinds": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}],
+            "supportedKinds": [{"group": "gateway.networking.k8s.io", "kind": route_kind}],
             "attachedRoutes": attached.get(f"{generated.namespace}/{generated.name}", 0),
             "conditions": conditions})
     return {
@@ -98,16 +99,17 @@ def gateway_status(res: Resources, key: tuple[str, str], configs: list[GatewayCo
         "listeners": listeners}
 
 
-def route_status(res: Resources, key: tuple[str, str], diagnostics: Iterable[Diagnostic]
-                 ) -> dict[str, Any] | None:
-    route = res.http_routes.get(key)
+def route_status(res: Resources, key: tuple[str, str], diagnostics: Iterable[Diagnostic],
+                 kind: str = "HTTPRoute") -> dict[str, Any] | None:
+    route: gatewayapi.HTTPRoute | gatewayapi.TLSRoute | None = (
+        res.tls_routes.get(key) if kind == "TLSRoute" else res.http_routes.get(key))
     if route is None:
         return None
     namespace, name = key
-    own = ObjectRef("HTTPRoute", namespace, name)
+    own = ObjectRef(kind, namespace, name)
     missing = [d.message for d in diagnostics if d.object == own and d.code == "NotFound"]
     refused = [f"{b.namespace or namespace}/{b.name}" for rule in route.spec.rules
-               for b in rule.backend_refs if not backend_allowed(res, namespace, b)]
+               for b in rule.backend_refs if not backend_allowed(res, namespace, b, kind)]
     backend_reason = "RefNotPermitted" if refused else "BackendNotFound"
     if refused:
         missing = [f"backendRefs to {', '.join(refused)} are not permitted: no ReferenceGrant "

@@ -45,7 +45,7 @@ READ_TYPES: tuple[type, ...] = (
     istio.Gateway, istio.VirtualService, istio.ServiceEntry, istio.DestinationRule,
     core.Secret, core.Service, core.Endpoints, core.Pod, core.EndpointSlice,
     certmanager.Challenge, gatewayapi.GatewayClass, gatewayapi.Gateway, gatewayapi.HTTPRoute,
-    gatewayapi.ReferenceGrant)
+    gatewayapi.ReferenceGrant, gatewayapi.TLSRoute)
 
 
 @dataclass
@@ -73,6 +73,7 @@ class Resources:
         default_factory=dict)
     gtw_gateways: dict[tuple[str, str], gatewayapi.Gateway] = field(default_factory=dict)
     http_routes: dict[tuple[str, str], gatewayapi.HTTPRoute] = field(default_factory=dict)
+    tls_routes: dict[tuple[str, str], gatewayapi.TLSRoute] = field(default_factory=dict)
     reference_grants: dict[tuple[str, str], gatewayapi.ReferenceGrant] = field(
         default_factory=dict)
     # (namespace, name) of the VirtualServices naming each Gateway; tuples, not dicts, since a
@@ -109,6 +110,7 @@ class Resources:
             gatewayapi.GatewayClass: self.gateway_classes,
             gatewayapi.Gateway: self.gtw_gateways,
             gatewayapi.HTTPRoute: self.http_routes,
+            gatewayapi.TLSRoute: self.tls_routes,
             gatewayapi.ReferenceGrant: self.reference_grants,
         }
         return slots.get(model_type)

@@ -5,11 +5,14 @@ through real Envoy and curl, with the status Gateway API users read."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import ssl
 import time
 from pathlib import Path
 
 from tests import certs
+from tests.e2e.backends import Recorder
 from tests.e2e.harness import (
     TEAPOT,
     Backend,
@@ -293,3 +296,116 @@ def test_a_granted_certificate_of_another_namespace_serves_and_rotates(
     while handshake_serial(HOST, bastion.secure_port, root) != 52:
         assert time.monotonic() < deadline, "the granted Secret's rotation is not served"
         time.sleep(0.05)
+
+
+ACROSS = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: plain, namespace: istio-system}}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - {{name: http, port: 80, protocol: HTTP, hostname: route.example.com,
+     allowedRoutes: {{namespaces: {{from: All}}}}}}
+  - name: tls
+    port: 443
+    protocol: TLS
+    hostname: secure.example.com
+    tls: {{mode: Passthrough}}
+    allowedRoutes: {{namespaces: {{from: All}}, kinds: [{{kind: TLSRoute}}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web}}
+spec: {{ports: [{{name: http, port: 80}}]}}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {{name: web}}
+subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{name: http, port: {web}}}]}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: secure}}
+spec: {{ports: [{{name: https, port: 443}}]}}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {{name: secure}}
+subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{name: https, port: {secure}}}]}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: alpha-older}}
+spec:
+  parentRefs: [{{name: plain, namespace: istio-system, sectionName: http}}]
+  hostnames: [route.example.com]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: /v}}}}, {{path: {{type: PathPrefix, value: /h}}}}]
+    backendRefs: [{{name: web, port: 80}}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata: {{name: secure}}
+spec:
+  parentRefs: [{{name: plain, namespace: istio-system, sectionName: tls}}]
+  hostnames: [secure.example.com]
+  rules: [{{backendRefs: [{{name: secure, port: 443}}]}}]
+"""
+NEWER = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: zulu-newer}
+spec:
+  parentRefs: [{name: plain, namespace: istio-system, sectionName: http}]
+  hostnames: [route.example.com]
+  rules:
+  - matches:
+    - path: {type: PathPrefix, value: /v2}
+    - path: {type: PathPrefix, value: /h}
+      headers: [{name: x-env, value: canary}]
+    filters:
+    - type: RequestRedirect
+      requestRedirect: {hostname: newer.example.com, statusCode: 302}
+"""
+
+
+def test_rules_across_routes_by_precedence_and_tls_passthrough(bastion: Bastion,
+                                                               tmp_path: Path) -> None:
+    """A newer route's longer prefix, and its header match, win over an older route's
+    (Gateway API precedence, not Istio's oldest-first; names chosen so that the tie-break by
+    name would also put the older first); a TLSRoute passes a connection through to a backend
+    that terminates TLS itself."""
+    server_cert, server_key = certs.write(certs.leaf("secure.example.com", 61, "root2"),
+                                          tmp_path, "secure")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(server_cert), str(server_key))
+    web, secure = Recorder("web"), Recorder("secure", context=context, keep_alive=False)
+    try:
+        bastion.cli("apply", "-f", "-", input=ACROSS.format(web=web.port, secure=secure.port))
+        bastion.cli("apply", "-f", "-", input=NEWER)  # created after the older route
+        bastion.cli("wait", "--for=condition=programmed", "gtw/plain", "-n", "istio-system",
+                    "--timeout", "15s")
+
+        def get(path: str, headers: dict[str, str] | None = None) -> int:
+            connection = http.client.HTTPConnection("127.0.0.1", bastion.http_port, timeout=5)
+            connection.request("GET", path, headers={"Host": "route.example.com",
+                                                     **(headers or {})})
+            status = connection.getresponse().status
+            connection.close()
+            return status
+
+        deadline = time.monotonic() + 10
+        while get("/v2/x") != 302:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert get("/v1/x") == 200  # only the older route's shorter prefix matches
+        assert get("/h") == 200
+        assert get("/h", {"x-env": "canary"}) == 302
+        assert {s.path for s in web.seen} >= {"/v1/x", "/h"}
+        root2 = tmp_path / "root2.crt"
+        root2.write_bytes(certs.ca("root2")[0].cert)
+        assert handshake_serial("secure.example.com", bastion.secure_port, root2) == 61
+    finally:
+        web.close()
+        secure.close()

@@ -2,6 +2,7 @@
 converted to the Istio objects they mean (as Istio itself converts them), which the Istio
 translation then serves; `status` works out the conditions Gateway API users read."""
 
+from bastion.translate.gatewayapi import precedence
 from bastion.translate.gatewayapi.convert import (
     GATEWAY_KIND,
     GENERATED,
@@ -10,4 +11,5 @@ from bastion.translate.gatewayapi.convert import (
     with_gateway_api,
 )
 
-__all__ = ["GATEWAY_KIND", "GENERATED", "converted", "original", "with_gateway_api"]
+__all__ = ["GATEWAY_KIND", "GENERATED", "converted", "original", "precedence",
+           "with_gateway_api"]

@@ -35,7 +35,7 @@ from bastion.ir.model import (
 from bastion.layered import with_changes
 from bastion.memo import Memo
 from bastion.private import PrivateBytes
-from bastion.translate.gatewayapi import GENERATED, original, with_gateway_api
+from bastion.translate.gatewayapi import GENERATED, original, precedence, with_gateway_api
 from bastion.translate.istio import backends, challenges, credentials, files, hosts, policies
 from bastion.translate.istio.refs import bindable_hosts, gateway_refs
 from bastion.translate.istio.resources import Options, Resources, Workload
@@ -642,8 +642,11 @@ class _Translation:
         out = []
         for host in sorted(by_host, key=hosts.specificity):
             routes = by_host[host]
-            ordered = [r for r in routes if not is_catch_all(r)] + [
-                r for r in routes if is_catch_all(r)]
+            if all(r.source.name.endswith(GENERATED) for r in routes):  # HTTPRoutes only
+                ordered = precedence.ordered(routes)
+            else:
+                ordered = [r for r in routes if not is_catch_all(r)] + [
+                    r for r in routes if is_catch_all(r)]
             out.append(VirtualHost(host=host, port=port, domains=(host,), routes=tuple(ordered),
                                    require_tls=host in redirect_hosts))
         return tuple(out)

@@ -35,8 +35,7 @@ def render(case: dict[str, Any]) -> str:
         "gateways": {f"{ns}/{name}": gateway_status(res, (ns, name), configs,
                                                     gateway.ir.diagnostics, "127.0.0.1")
                      for ns, name in sorted(res.gtw_gateways)},
-        "routes": {f"{kind} {ns}/{name}": route_status(res, (ns, name),
-                                                         gateway.ir.diagnostics, kind)
+        "routes": {f"{kind} {ns}/{name}": route_status(res, (ns, name), kind)
                    for kind, routes in (("HTTPRoute", res.http_routes),
                                         ("TLSRoute", res.tls_routes))
                    for ns, name in sorted(routes)},

@@ -37,7 +37,7 @@ def gateway_api_status(pipeline: Pipeline, key: StoreKey, options: Options
         return None
     res = pipeline.inputs.resources
     if key.kind in ("HTTPRoute", "TLSRoute"):
-        return route_status(res, (key.namespace, key.name), build.diagnostics, key.kind)
+        return route_status(res, (key.namespace, key.name), key.kind)
     configs = [g.ir.config for g in build.gateways.values()]
     return gateway_status(res, (key.namespace, key.name), configs, build.diagnostics,
                           gateway_objects.address(options))

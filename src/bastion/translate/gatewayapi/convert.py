@@ -124,6 +124,21 @@ def backend_allowed(res: Resources, namespace: str, ref: gatewayapi.BackendRef,
         res, (GATEWAY_API, route_kind, namespace), ("", "Service", where, ref.name))
 
 
+def backend_exists(res: Resources, namespace: str, ref: gatewayapi.BackendRef) -> bool:
+    """A Service of that name (with that port) in its namespace."""
+    service = res.services.get((ref.namespace or namespace, ref.name))
+    return service is not None and (ref.port is None or any(
+        p.port == ref.port for p in service.spec.ports))
+
+
+def usable(res: Resources, namespace: str, ref: gatewayapi.BackendRef,
+           route_kind: str = "HTTPRoute") -> bool:
+    """A backend a route's traffic may go to: a granted Service that exists (the others get
+    no share; with none left, the Gateway API answers 500)."""
+    return (ref.weight > 0 and backend_allowed(res, namespace, ref, route_kind)
+            and backend_exists(res, namespace, ref))
+
+
 def ours(res: Resources, class_name: str) -> bool:
     gateway_class = res.gateway_classes.get(("", class_name))
     if gateway_class is not None:
@@ -255,8 +270,7 @@ def _passthrough_services(res: Resources, key: tuple[str, str], route: gatewayap
         return
     rules = [{"match": [{"sniHosts": hostnames}],
               "route": [{"destination": _destination(namespace, b), "weight": b.weight}
-                        for b in rule.backend_refs
-                        if b.weight > 0 and backend_allowed(res, namespace, b, "TLSRoute")]}
+                        for b in rule.backend_refs if usable(res, namespace, b, "TLSRoute")]}
              for rule in route.spec.rules]
     yield validate(istio.VirtualService, {
         "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
@@ -318,8 +332,7 @@ def _rule(res: Resources, namespace: str, rule: gatewayapi.HTTPRouteRule) -> dic
     if "redirect" not in out:
         # A backend the route may not refer to gets no share (Gateway API: its requests 500).
         out["route"] = [{"destination": _destination(namespace, b), "weight": b.weight}
-                        for b in rule.backend_refs
-                        if b.weight > 0 and backend_allowed(res, namespace, b)] or None
+                        for b in rule.backend_refs if usable(res, namespace, b)] or None
         if out["route"] is None:  # no backend: Gateway API answers 500
             del out["route"]
             out["directResponse"] = {"status": 500}

@@ -16,6 +16,7 @@ from bastion.translate.gatewayapi.convert import (
     LISTENER_SEPARATOR,
     Converted,
     backend_allowed,
+    backend_exists,
     certificate_names,
     converted,
     generated_name,
@@ -99,17 +100,21 @@ def gateway_status(res: Resources, key: tuple[str, str], configs: list[GatewayCo
         "listeners": listeners}
 
 
-def route_status(res: Resources, key: tuple[str, str], diagnostics: Iterable[Diagnostic],
-                 kind: str = "HTTPRoute") -> dict[str, Any] | None:
+def route_status(res: Resources, key: tuple[str, str], kind: str = "HTTPRoute"
+                 ) -> dict[str, Any] | None:
     route: gatewayapi.HTTPRoute | gatewayapi.TLSRoute | None = (
         res.tls_routes.get(key) if kind == "TLSRoute" else res.http_routes.get(key))
     if route is None:
         return None
-    namespace, name = key
-    own = ObjectRef(kind, namespace, name)
-    missing = [d.message for d in diagnostics if d.object == own and d.code == "NotFound"]
+    namespace = key[0]
     refused = [f"{b.namespace or namespace}/{b.name}" for rule in route.spec.rules
                for b in rule.backend_refs if not backend_allowed(res, namespace, b, kind)]
+    absent = [f"{b.namespace or namespace}/{b.name}" + (f" port {b.port}" if b.port else "")
+              for rule in route.spec.rules for b in rule.backend_refs
+              if backend_allowed(res, namespace, b, kind) and not backend_exists(res, namespace,
+                                                                                 b)]
+    missing = [f"no Service {', '.join(absent)}: its requests are answered 500"] if absent \
+        else []
     backend_reason = "RefNotPermitted" if refused else "BackendNotFound"
     if refused:
         missing = [f"backendRefs to {', '.join(refused)} are not permitted: no ReferenceGrant "

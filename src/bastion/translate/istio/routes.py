@@ -27,6 +27,7 @@ from bastion.ir.model import (
     StringMatch,
     WeightedBackend,
 )
+from bastion.translate.gatewayapi.convert import GENERATED
 from bastion.translate.istio import delegation, policies
 from bastion.translate.istio.backends import default_port
 from bastion.translate.istio.hosts import qualify
@@ -78,6 +79,9 @@ class RouteBuilder:
         """The rules of `vs` for one Gateway's server on `port` (a match naming other gateways
         or another port is left out)."""
         out: list[Route] = []
+        # An HTTPRoute's rules are ordered by the Gateway API's precedence later, across
+        # routes: none is unreachable here.
+        generated = (vs.metadata.name or "").endswith(GENERATED)
         for owner, ref, at, rule in self._rules(vs):
             self._warn_unimplemented(ref, at, rule)
             if not validation.redirect_served(rule):
@@ -105,7 +109,7 @@ class RouteBuilder:
                     fault=fault,
                     cors=cors,
                 ))
-            if any(is_catch_all(r) for r in out):
+            if not generated and any(is_catch_all(r) for r in out):
                 break  # Istio drops rules after a catch-all: they could never match
         return out
 

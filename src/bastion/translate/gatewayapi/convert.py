@@ -1,11 +1,11 @@
 """Gateway API objects to the Istio objects they mean. Each listener of a Gateway becomes a
 Gateway of its own (`NAME~LISTENER` + GENERATED), so that a route's `sectionName` binds to one
 listener; allowedRoutes become Istio's `namespace/host` server hosts; each HTTPRoute becomes a
-VirtualService per parent.
+VirtualService, each TLSRoute one with `tls` routes; ReferenceGrants decide which
+certificateRefs and backendRefs of other namespaces may be used.
 
-What is not converted yet, and so not served: TLSRoutes, ReferenceGrants (certificates and
-backends must be in the referrer's namespace), BackendTLSPolicies, frontend validation with
-CA ConfigMaps, namespace selectors other than `kubernetes.io/metadata.name`."""
+Not converted yet, and so not served: BackendTLSPolicies, frontend validation with CA
+ConfigMaps, namespace selectors other than `kubernetes.io/metadata.name`."""
 
 from __future__ import annotations
 

@@ -409,3 +409,47 @@ def test_rules_across_routes_by_precedence_and_tls_passthrough(bastion: Bastion,
     finally:
         web.close()
         secure.close()
+
+
+def test_client_certificates_by_frontend_validation(bastion: Bastion, tmp_path: Path) -> None:
+    """Mutual TLS in the Gateway API's own spelling: a ConfigMap's `ca.crt` verifies clients;
+    AllowValidOnly refuses a client without a certificate, AllowInsecureFallback lets it in
+    while still verifying one that presents a certificate."""
+    server = certs.leaf(HOST, 91)
+    client_cert, client_key = certs.write(certs.leaf("client.example.com", 92, "root2"),
+                                          tmp_path, "client")
+    root = tmp_path / "root.crt"
+    root.write_bytes(certs.ca("root1")[0].cert)
+    config_map = json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                             "metadata": {"name": "client-ca", "namespace": "istio-system"},
+                             "data": {"ca.crt": certs.ca("root2")[0].cert.decode()}})
+
+    def listener(mode: str) -> str:
+        return task_gateway(("https", HOST, "httpbin-credential")).replace(
+            "    allowedRoutes:",
+            "      frontendValidation:\n"
+            "        caCertificateRefs: [{group: \"\", kind: ConfigMap, name: client-ca}]\n"
+            f"        mode: {mode}\n    allowedRoutes:", 1)
+
+    bastion.cli("apply", "-f", "-", input="\n---\n".join([
+        secret_json("httpbin-credential", "istio-system", "kubernetes.io/tls",
+                    tls_crt=server.cert, tls_key=server.key), config_map,
+        listener("AllowValidOnly"), DIRECT]))
+    programmed(bastion)
+    with_cert = ("--cert", str(client_cert), "--key", str(client_key))
+    deadline = time.monotonic() + 10
+    while "HTTP/2 301" not in curl(HOST, bastion.secure_port, "/", root, with_cert).stderr:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert curl(HOST, bastion.secure_port, "/", root).returncode != 0  # no certificate
+
+    bastion.cli("apply", "-f", "-", input=listener("AllowInsecureFallback"))
+    deadline = time.monotonic() + 10
+    while "HTTP/2 301" not in curl(HOST, bastion.secure_port, "/", root).stderr:
+        assert time.monotonic() < deadline, "a client without a certificate is still refused"
+        time.sleep(0.1)
+    assert "HTTP/2 301" in curl(HOST, bastion.secure_port, "/", root, with_cert).stderr
+    stranger_cert, stranger_key = certs.write(certs.leaf("stranger.example.com", 93, "root3"),
+                                              tmp_path, "stranger")
+    assert curl(HOST, bastion.secure_port, "/", root, (
+        "--cert", str(stranger_cert), "--key", str(stranger_key))).returncode != 0

@@ -35,6 +35,7 @@ MODELS: dict[tuple[str, str], type[Any]] = {
     (ISTIO_NETWORKING, "ServiceEntry"): istio.ServiceEntry,
     (ISTIO_NETWORKING, "DestinationRule"): istio.DestinationRule,
     ("", "Secret"): core.Secret,
+    ("", "ConfigMap"): core.ConfigMap,
     ("", "Service"): core.Service,
     ("", "Endpoints"): core.Endpoints,
     ("", "Pod"): core.Pod,

@@ -83,6 +83,13 @@ class Secret(CoreObject):
 
 
 @lenient
+class ConfigMap(CoreObject):
+    """A ConfigMap: a Gateway API listener's client CA may be one (`ca.crt`)."""
+
+    data: dict[str, str] = Field(default_factory=dict)
+
+
+@lenient
 class ServicePort:
     name: str | None = None
     port: int = Field(ge=1, le=65535)

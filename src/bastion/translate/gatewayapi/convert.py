@@ -4,8 +4,8 @@ listener; allowedRoutes become Istio's `namespace/host` server hosts; each HTTPR
 VirtualService, each TLSRoute one with `tls` routes; ReferenceGrants decide which
 certificateRefs and backendRefs of other namespaces may be used.
 
-Not converted yet, and so not served: BackendTLSPolicies, frontend validation with CA
-ConfigMaps, namespace selectors other than `kubernetes.io/metadata.name`."""
+Not converted yet, and so not served: BackendTLSPolicies, namespace selectors other than
+`kubernetes.io/metadata.name`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bastion.api import gatewayapi, istio
+from bastion.api import core, gatewayapi, istio
 from bastion.api.base import validate
 from bastion.api.kinds import GATEWAY_API
 from bastion.diag import Diagnostic, ObjectRef
@@ -28,6 +28,7 @@ from bastion.translate.istio.resources import Resources
 GENERATED = "~gateway-api"
 LISTENER_SEPARATOR = "~"  # gateway~listener: neither name may hold one
 TLS_ROUTE = "~tls"  # a TLSRoute's VirtualService, beside an HTTPRoute of the same name
+CONFIGMAP_CA = "~configmap"  # the Secret a ConfigMap's CA is read as
 BUILT_IN_CLASSES = ("istio", "bastion")  # served without a GatewayClass object, as Istio's
 METADATA_NAME = "kubernetes.io/metadata.name"
 MUTUAL_OPTION = "gateway.istio.io/tls-terminate-mode"
@@ -36,7 +37,8 @@ MUTUAL_OPTION = "gateway.istio.io/tls-terminate-mode"
 # How findings name a Gateway API Gateway (its kind is also Istio's).
 GATEWAY_KIND = f"Gateway.{GATEWAY_API}"
 SERVER = re.compile(r"^spec\.servers\[0\]")
-SERVER_FIELDS = ((".tls.credentialNames", ".tls.certificateRefs"),
+SERVER_FIELDS = ((".tls.caCertCredentialName", ".tls.frontendValidation.caCertificateRefs"),
+                 (".tls.credentialNames", ".tls.certificateRefs"),
                  (".tls.credentialName", ".tls.certificateRefs"), (".hosts", ".hostname"))
 RULE = re.compile(r"^spec\.http\[(\d+)\]")
 RULE_FIELDS = ((re.compile(r"\.route\[(\d+)\]\.destination(\.host|\.port)?"),
@@ -117,6 +119,21 @@ def certificate_names(res: Resources, namespace: str, listener: gatewayapi.Liste
     return usable, refused
 
 
+def client_cas(res: Resources, namespace: str, validation: gatewayapi.FrontendValidation
+               ) -> list[str]:
+    """The credential names of the client CAs a listener may use: a Secret's, or a
+    ConfigMap's (served as a Secret CONFIGMAP_CA names; see with_gateway_api)."""
+    out = []
+    for ref in validation.ca_certificate_refs:
+        where = ref.namespace or namespace
+        if (ref.group, ref.kind) not in (("", "Secret"), ("", "ConfigMap")) or not granted(
+                res, (GATEWAY_API, "Gateway", namespace), ("", ref.kind, where, ref.name)):
+            continue
+        name = ref.name + CONFIGMAP_CA if ref.kind == "ConfigMap" else ref.name
+        out.append(name if where == namespace else f"{GATEWAY_PREFIX}{where}/{name}")
+    return out
+
+
 def backend_allowed(res: Resources, namespace: str, ref: gatewayapi.BackendRef,
                     route_kind: str = "HTTPRoute") -> bool:
     where = ref.namespace or namespace
@@ -170,10 +187,22 @@ def with_gateway_api(res: Resources) -> Resources:
     overlay = dataclasses.replace(res, gateways=dict(res.gateways),
                                   virtual_services=dict(res.virtual_services),
                                   vs_by_gateway=dict(res.vs_by_gateway),
-                                  files_by_object=dict(res.files_by_object))
-    for model in (*made.gateways, *made.virtual_services):
+                                  files_by_object=dict(res.files_by_object),
+                                  secrets=dict(res.secrets))
+    for model in (*made.gateways, *made.virtual_services, *_config_map_cas(res)):
         overlay.put(model)
     return overlay
+
+
+def _config_map_cas(res: Resources) -> Iterator[core.Secret]:
+    """Every ConfigMap holding `ca.crt`, as the Secret (`NAME` + CONFIGMAP_CA) a listener's
+    client CA is read from, since credentials are read from Secrets."""
+    for (namespace, name), config_map in sorted(res.config_maps.items()):
+        if "ca.crt" in config_map.data:
+            yield validate(core.Secret, {
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": name + CONFIGMAP_CA, "namespace": namespace},
+                "stringData": {"ca.crt": config_map.data["ca.crt"]}})
 
 
 def _gateways(res: Resources, namespace: str, name: str, gateway: gatewayapi.Gateway
@@ -216,6 +245,14 @@ def _server(res: Resources, namespace: str, listener: gatewayapi.Listener
     names = certificate_names(res, namespace, listener)[0]
     mutual = tls.options.get(MUTUAL_OPTION) == "MUTUAL" or tls.frontend_validation is not None
     settings: dict[str, Any] = {"mode": "MUTUAL" if mutual else "SIMPLE"}
+    validation = tls.frontend_validation
+    if validation is not None:
+        cas = client_cas(res, namespace, validation)
+        if not cas:
+            return None  # no CA it may use: not served (its status says why)
+        settings["caCertCredentialName"] = cas[0]
+        if validation.mode == "AllowInsecureFallback":  # a client without a certificate too
+            settings["mode"] = "OPTIONAL_MUTUAL"
     if not names:
         return None  # no certificate it may use: not served (its status says why)
     if len(names) == 1:

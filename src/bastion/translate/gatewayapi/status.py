@@ -18,6 +18,7 @@ from bastion.translate.gatewayapi.convert import (
     backend_allowed,
     backend_exists,
     certificate_names,
+    client_cas,
     converted,
     generated_name,
     ours,
@@ -64,9 +65,17 @@ def gateway_status(res: Resources, key: tuple[str, str], configs: list[GatewayCo
         generated = ObjectRef("Gateway", namespace, generated_name(name, listener.name))
         found = [d for d in own if d.field.startswith(f"spec.listeners[{i}]")]
         elsewhere = certificate_names(res, namespace, listener)[1]
-        bad_refs = [d.message for d in found
-                    if d.code in ("CredentialNotFound", "CredentialInvalid")]
-        reason = "InvalidCertificateRef" if bad_refs else "ResolvedRefs"
+        bad = [d for d in found if d.code in ("CredentialNotFound", "CredentialInvalid")]
+        bad_refs = [d.message for d in bad]
+        reason = "ResolvedRefs"
+        if bad:
+            reason = "InvalidCACertificateRef" if any(
+                "frontendValidation" in d.field for d in bad) else "InvalidCertificateRef"
+        validation = listener.tls.frontend_validation if listener.tls else None
+        if validation is not None and not client_cas(res, namespace, validation):
+            reason = "InvalidCACertificateRef"
+            bad_refs = ["no caCertificateRef is a Secret or ConfigMap this Gateway may use",
+                        *bad_refs]
         if elsewhere:
             reason = "RefNotPermitted"
             bad_refs = [f"certificateRefs to {', '.join(elsewhere)} are not permitted: no "

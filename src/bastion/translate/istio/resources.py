@@ -45,7 +45,7 @@ READ_TYPES: tuple[type, ...] = (
     istio.Gateway, istio.VirtualService, istio.ServiceEntry, istio.DestinationRule,
     core.Secret, core.Service, core.Endpoints, core.Pod, core.EndpointSlice,
     certmanager.Challenge, gatewayapi.GatewayClass, gatewayapi.Gateway, gatewayapi.HTTPRoute,
-    gatewayapi.ReferenceGrant, gatewayapi.TLSRoute)
+    gatewayapi.ReferenceGrant, gatewayapi.TLSRoute, core.ConfigMap)
 
 
 @dataclass
@@ -76,6 +76,7 @@ class Resources:
     tls_routes: dict[tuple[str, str], gatewayapi.TLSRoute] = field(default_factory=dict)
     reference_grants: dict[tuple[str, str], gatewayapi.ReferenceGrant] = field(
         default_factory=dict)
+    config_maps: dict[tuple[str, str], core.ConfigMap] = field(default_factory=dict)
     # (namespace, name) of the VirtualServices naming each Gateway; tuples, not dicts, since a
     # Gateway is most often named by one or two.
     vs_by_gateway: dict[tuple[str, str], tuple[tuple[str, str], ...]] = field(
@@ -112,6 +113,7 @@ class Resources:
             gatewayapi.HTTPRoute: self.http_routes,
             gatewayapi.TLSRoute: self.tls_routes,
             gatewayapi.ReferenceGrant: self.reference_grants,
+            core.ConfigMap: self.config_maps,
         }
         return slots.get(model_type)
 

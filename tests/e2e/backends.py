@@ -56,8 +56,9 @@ class Recorder:
                 if answer.delay_s:
                     time.sleep(answer.delay_s)
                 peer = ""
-                if context is not None:
-                    der = self.connection.getpeercert(binary_form=True)  # type: ignore[attr-defined]
+                der = self.connection.getpeercert(  # type: ignore[attr-defined]
+                    binary_form=True) if context is not None else None
+                if der:  # a client certificate was asked for and presented
                     peer = f" client-serial={x509.load_der_x509_certificate(der).serial_number}"
                 body = f"{recorder.name}{peer}".encode()
                 self.send_response(answer.status)

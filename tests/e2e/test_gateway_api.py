@@ -453,3 +453,77 @@ def test_client_certificates_by_frontend_validation(bastion: Bastion, tmp_path: 
                                               tmp_path, "stranger")
     assert curl(HOST, bastion.secure_port, "/", root, (
         "--cert", str(stranger_cert), "--key", str(stranger_key))).returncode != 0
+
+
+def test_backend_tls_policy(bastion: Bastion, tmp_path: Path) -> None:
+    """A BackendTLSPolicy makes the gateway speak TLS to the Service it targets, verifying the
+    backend's certificate against a ConfigMap's CA and the policy's hostname."""
+    cert, key = certs.write(certs.leaf("backend.example.com", 95, "root2",
+                                       sans=("backend.example.com",)), tmp_path, "backend")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    backend = Recorder("secure-backend", context=context)
+    config_map = json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                             "metadata": {"name": "backend-ca", "namespace": "default"},
+                             "data": {"ca.crt": certs.ca("root2")[0].cert.decode()}})
+
+    def policy(hostname: str) -> str:
+        return f"""
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: {{name: to-backend, namespace: default}}
+spec:
+  targetRefs: [{{group: "", kind: Service, name: tls-backend}}]
+  validation:
+    caCertificateRefs: [{{group: "", kind: ConfigMap, name: backend-ca}}]
+    hostname: {hostname}
+"""
+    try:
+        bastion.cli("apply", "-f", "-", input="\n---\n".join([config_map, f"""
+apiVersion: v1
+kind: Service
+metadata: {{name: tls-backend}}
+spec: {{ports: [{{name: https, port: 443}}]}}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {{name: tls-backend}}
+subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{name: https, port: {backend.port}}}]}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: plain, namespace: istio-system}}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - {{name: http, port: 80, protocol: HTTP, allowedRoutes: {{namespaces: {{from: All}}}}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: to-tls}}
+spec:
+  parentRefs: [{{name: plain, namespace: istio-system}}]
+  hostnames: [tls.example.com]
+  rules: [{{backendRefs: [{{name: tls-backend, port: 443}}]}}]
+""", policy("backend.example.com")]))
+
+        def get() -> tuple[int, str]:
+            connection = http.client.HTTPConnection("127.0.0.1", bastion.http_port, timeout=5)
+            connection.request("GET", "/", headers={"Host": "tls.example.com"})
+            response = connection.getresponse()
+            answer = response.status, response.read().decode()
+            connection.close()
+            return answer
+
+        deadline = time.monotonic() + 10
+        while get() != (200, "secure-backend"):
+            assert time.monotonic() < deadline, get()
+            time.sleep(0.1)
+        bastion.cli("apply", "-f", "-", input=policy("impostor.example.com"))
+        deadline = time.monotonic() + 10
+        while get()[0] == 200:  # the certificate does not name the policy's hostname
+            assert time.monotonic() < deadline, "a backend of another name is still trusted"
+            time.sleep(0.1)
+        assert get()[0] == 503
+    finally:
+        backend.close()

@@ -287,3 +287,22 @@ def test_derived_snapshot_sends_only_what_it_changed() -> None:
     # The same resources from a later revision: nothing to send, and in sync at once.
     assert session.on_snapshot(second.with_generation(3)) == []
     assert session.synced_generation == 3
+
+
+def test_a_changed_cluster_is_sent_with_its_endpoints_again() -> None:
+    """Envoy warms a cluster sent again with new content anew, and waits for its endpoints:
+    they go out with it even though they did not change (else the cluster never warms, and
+    Envoy never ACKs the update)."""
+    session, _ = _synced_session({"kubernetes://a": b"A"})
+    changed = snapshot(2, {"kubernetes://a": b"A"})
+    by_type = {t: dict(changed.of(t).items()) for t in PUSH_ORDER}
+    resources: dict[str, dict[str, Message]] = {t: {n: r.message for n, r in v.items()}
+                                                for t, v in by_type.items()}
+    cluster = cluster_pb2.Cluster(name="c1")
+    cluster.connect_timeout.seconds = 3
+    resources[CLUSTER]["c1"] = cluster
+    responses = session.on_snapshot(build_snapshot(XdsResources(resources), 2))
+    assert [(r.type_url, names_of(r)) for r in responses] == [(CLUSTER, ["c1"]),
+                                                             (ENDPOINT, ["c1"])]
+    # A snapshot that changes nothing sends nothing more.
+    assert session.on_snapshot(build_snapshot(XdsResources(resources), 3)) == []

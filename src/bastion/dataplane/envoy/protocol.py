@@ -8,7 +8,9 @@ in make-before-break order, plus events worth logging. The rules it keeps:
   content is not sent again; the type moves on only when its content changes;
 - Listener and Cluster are wildcard types, sent whole; Route, Endpoint and Secret are sent per
   resource, and only the resources whose content changed (or that were newly asked for);
-- a name asked for that does not exist yet is remembered and sent when it appears.
+- a name asked for that does not exist yet is remembered and sent when it appears;
+- a cluster sent again with new content is warmed by Envoy anew, which waits for its
+  endpoints: they are sent again with it, changed or not.
 
 A snapshot made from the one the session holds says which names it changed; the session then
 compares and sends only those, and keeps the set of resources Envoy does not hold yet up to date
@@ -23,7 +25,13 @@ from dataclasses import dataclass, field
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
-from bastion.dataplane.envoy.resources import PUSH_ORDER, SHORT_NAMES, WILDCARD_TYPES
+from bastion.dataplane.envoy.resources import (
+    CLUSTER,
+    ENDPOINT,
+    PUSH_ORDER,
+    SHORT_NAMES,
+    WILDCARD_TYPES,
+)
 from bastion.dataplane.envoy.snapshot import Snapshot
 from bastion.errors import ProtocolError
 
@@ -85,6 +93,8 @@ class Session:
     # (type, name) of the per-resource types' resources whose current content Envoy has not
     # accepted yet.
     _unsynced: set[tuple[str, str]] = field(default_factory=set)
+    # Clusters just sent again with new content: their endpoints go out again with them.
+    _rewarm: set[str] = field(default_factory=set)
 
     # -- inputs -----------------------------------------------------------------------------
 
@@ -120,6 +130,8 @@ class Session:
             for type_url in PUSH_ORDER:
                 names = snapshot.changes.get(type_url)
                 state = self.types.get(type_url)
+                if type_url == ENDPOINT and self._rewarm and state is not None:
+                    names = frozenset(names or ()) | self._rewarm
                 if names is None:
                     continue
                 if type_url not in WILDCARD_TYPES:
@@ -242,9 +254,15 @@ class Session:
             if not initial and want == state.sent:
                 return None
             chosen = sorted(available)
+            if state.type_url == CLUSTER:
+                self._rewarm |= {n for n, h in want.items()
+                                 if n in state.sent and state.sent[n] != h}
             state.sent = want
         else:
             force = force or set()
+            if state.type_url == ENDPOINT and self._rewarm:
+                force = force | self._rewarm
+                self._rewarm = set()
             candidates = state.names if only is None else state.names.intersection(only)
             chosen = sorted(n for n in candidates if n in available and (
                 n in force or state.sent.get(n) != available[n].hash))

@@ -49,6 +49,7 @@ RULE_FIELDS = ((re.compile(r"\.route\[(\d+)\]\.destination(\.host|\.port)?"),
 class Converted:
     gateways: tuple[istio.Gateway, ...]
     virtual_services: tuple[istio.VirtualService, ...]
+    destination_rules: tuple[istio.DestinationRule, ...] = ()
 
 
 def original(diag: Diagnostic, res: Resources) -> Diagnostic:
@@ -68,6 +69,12 @@ def original(diag: Diagnostic, res: Resources) -> Diagnostic:
             at = at.replace(before, after)
         return dataclasses.replace(diag, object=ObjectRef(GATEWAY_KIND, ref.namespace, gateway),
                                    field=at)
+    if ref.kind == "DestinationRule":
+        policy = base.partition(LISTENER_SEPARATOR)[0]
+        at = diag.field.replace("spec.trafficPolicy.tls.credentialName",
+                                "spec.validation.caCertificateRefs")
+        return dataclasses.replace(diag, field=at, object=ObjectRef(
+            "BackendTLSPolicy", ref.namespace, policy))
     if ref.kind == "VirtualService" and base.endswith(TLS_ROUTE):
         at = re.sub(r"^spec\.tls\[(\d+)\]\.route\[(\d+)\]\.destination(\.host)?",
                     r"spec.rules[\1].backendRefs[\2]", diag.field)
@@ -173,25 +180,58 @@ def converted(res: Resources) -> Converted:
                 for vs in _virtual_services(res, key, route, listeners)]
     services += [vs for key, tls_route in sorted(res.tls_routes.items())
                  for vs in _passthrough_services(res, key, tls_route, listeners)]
-    return Converted(tuple(gateways), tuple(services))
+    rules = [rule for key, policy in sorted(res.backend_tls_policies.items())
+             for rule in _backend_tls(res, key, policy)]
+    return Converted(tuple(gateways), tuple(services), tuple(rules))
 
 
 def with_gateway_api(res: Resources) -> Resources:
     """`res` with the Istio objects the Gateway API objects mean (itself when there are
     none)."""
-    if not res.gtw_gateways:
+    if not (res.gtw_gateways or res.backend_tls_policies):
         return res
     made = converted(res)
-    if not made.gateways:
+    if not (made.gateways or made.destination_rules):
         return res
     overlay = dataclasses.replace(res, gateways=dict(res.gateways),
                                   virtual_services=dict(res.virtual_services),
                                   vs_by_gateway=dict(res.vs_by_gateway),
                                   files_by_object=dict(res.files_by_object),
-                                  secrets=dict(res.secrets))
-    for model in (*made.gateways, *made.virtual_services, *_config_map_cas(res)):
+                                  secrets=dict(res.secrets),
+                                  destination_rules=dict(res.destination_rules),
+                                  rules_by_host=dict(res.rules_by_host))
+    for model in (*made.gateways, *made.virtual_services, *made.destination_rules,
+                  *_config_map_cas(res)):
         overlay.put(model)
     return overlay
+
+
+def _backend_tls(res: Resources, key: tuple[str, str], policy: gatewayapi.BackendTLSPolicy
+                 ) -> Iterator[istio.DestinationRule]:
+    """A BackendTLSPolicy as the DestinationRule it means: TLS to each Service it targets,
+    with its hostname as SNI and (without subjectAltNames) as the name to verify, and its CA
+    (or the system's trust store for `wellKnownCACertificates: System`)."""
+    namespace, name = key
+    validation = policy.spec.validation
+    sans = [s.get("hostname") or s.get("uri") for s in validation.subject_alt_names]
+    tls: dict[str, Any] = {"mode": "SIMPLE", "sni": validation.hostname,
+                           "subjectAltNames": [s for s in sans if s] or [validation.hostname]}
+    refs = validation.ca_certificate_refs
+    if refs:
+        ref = refs[0]
+        kind, ref_name = ref.get("kind", ""), ref.get("name", "")
+        if (ref.get("group", ""), kind) not in (("", "ConfigMap"), ("", "Secret")):
+            return
+        tls["credentialName"] = ref_name + CONFIGMAP_CA if kind == "ConfigMap" else ref_name
+    for target in policy.spec.target_refs:
+        if (target.group, target.kind) != ("", "Service"):
+            continue
+        yield validate(istio.DestinationRule, {
+            "apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+            "metadata": {"name": f"{name}{LISTENER_SEPARATOR}{target.name}{GENERATED}",
+                         "namespace": namespace,
+                         "creationTimestamp": policy.metadata.creation_timestamp},
+            "spec": {"host": target.name, "trafficPolicy": {"tls": tls}}})
 
 
 def _config_map_cas(res: Resources) -> Iterator[core.Secret]:

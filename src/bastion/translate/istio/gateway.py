@@ -721,7 +721,7 @@ class _Translation:
         ref = ObjectRef("DestinationRule", rule.metadata.namespace or "", rule.metadata.name)
         at = next((a for a, t in files.client_tls_settings(rule) if t is tls), "spec")
         try:
-            certificate, ca = (self._upstream_secrets(at, tls) if tls.credential_name
+            certificate, ca = (self._upstream_secrets(at, tls, rule) if tls.credential_name
                                else self._upstream_files(at, tls))
         except FieldError as exc:
             self.diagnostics.append(Diagnostic(
@@ -734,12 +734,17 @@ class _Translation:
         return policies.upstream_tls(tls, certificate.name if certificate else None,
                                      ca.name if ca else None)
 
-    def _upstream_secrets(self, at: str, tls: istio.ClientTLSSettings
+    def _upstream_secrets(self, at: str, tls: istio.ClientTLSSettings,
+                          rule: istio.DestinationRule
                           ) -> tuple[TlsCredential | None, CaCredential | None]:
         if self.lookup is None:
             self.lookup = credentials.SecretLookup(self.res.secrets, self.workload.namespace)
         with field_errors(f"{at}.credentialName"):
-            name = credentials.credential_name(tls.credential_name or "")
+            # A BackendTLSPolicy's CA is in the policy's namespace, not the gateway's.
+            raw = tls.credential_name or ""
+            if rule.metadata.name.endswith(GENERATED) and "://" not in raw:
+                raw = f"{credentials.GATEWAY_PREFIX}{rule.metadata.namespace}/{raw}"
+            name = credentials.credential_name(raw, rule.metadata.name.endswith(GENERATED))
             certificate = (self._tls_credential(self.lookup, name) if tls.mode == "MUTUAL"
                            else None)
             ca = None if tls.insecure_skip_verify else self._ca_credential(self.lookup, name)

@@ -45,7 +45,7 @@ READ_TYPES: tuple[type, ...] = (
     istio.Gateway, istio.VirtualService, istio.ServiceEntry, istio.DestinationRule,
     core.Secret, core.Service, core.Endpoints, core.Pod, core.EndpointSlice,
     certmanager.Challenge, gatewayapi.GatewayClass, gatewayapi.Gateway, gatewayapi.HTTPRoute,
-    gatewayapi.ReferenceGrant, gatewayapi.TLSRoute, core.ConfigMap)
+    gatewayapi.ReferenceGrant, gatewayapi.TLSRoute, core.ConfigMap, gatewayapi.BackendTLSPolicy)
 
 
 @dataclass
@@ -77,6 +77,8 @@ class Resources:
     reference_grants: dict[tuple[str, str], gatewayapi.ReferenceGrant] = field(
         default_factory=dict)
     config_maps: dict[tuple[str, str], core.ConfigMap] = field(default_factory=dict)
+    backend_tls_policies: dict[tuple[str, str], gatewayapi.BackendTLSPolicy] = field(
+        default_factory=dict)
     # (namespace, name) of the VirtualServices naming each Gateway; tuples, not dicts, since a
     # Gateway is most often named by one or two.
     vs_by_gateway: dict[tuple[str, str], tuple[tuple[str, str], ...]] = field(
@@ -114,6 +116,7 @@ class Resources:
             gatewayapi.TLSRoute: self.tls_routes,
             gatewayapi.ReferenceGrant: self.reference_grants,
             core.ConfigMap: self.config_maps,
+            gatewayapi.BackendTLSPolicy: self.backend_tls_policies,
         }
         return slots.get(model_type)
 

@@ -142,6 +142,12 @@ class _Translation:
                 severity: Severity = Severity.ERROR) -> None:
         self.diagnostics.append(Diagnostic(entry.ref, field_path, code, message, severity))
 
+    def _named(self, entry: _Entry) -> str:
+        """A server as its author wrote it (a Gateway API listener, not the Gateway made of
+        it)."""
+        found = original(Diagnostic(entry.ref, entry.at, "", ""), self.res)
+        return f"{found.object} {found.field}"
+
     def run(self) -> GatewayConfig:
         by_listener: dict[tuple[str, int], list[_Entry]] = defaultdict(list)
         selected = self._selected_gateways()
@@ -267,10 +273,15 @@ class _Translation:
             sni = sorted({hosts.split_namespace(h)[1].lower() for h in server.hosts})
             clash = [h for h in sni if h in seen_hosts]
             if clash:
+                # Said on both: the server skipped, and the one that keeps the host (one may
+                # be an Istio Gateway's, the other a Gateway API listener's).
                 other = seen_hosts[clash[0]]
                 self.problem(entry, f"{entry.at}.hosts", "DuplicateHost",
                              f"host {clash[0]} is already served on port {server.port.number} "
-                             f"by {other.ref} {other.at}; server skipped")
+                             f"by {self._named(other)}; server skipped")
+                self.problem(other, f"{other.at}.hosts", "DuplicateHost",
+                             f"host {clash[0]} on port {server.port.number} is also claimed by "
+                             f"{self._named(entry)}, which is skipped", Severity.WARNING)
                 continue
             gw = entry.gateway.metadata
             passthrough = server.tls is not None and server.tls.mode == istio.TLSMode.PASSTHROUGH

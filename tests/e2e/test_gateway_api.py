@@ -165,6 +165,9 @@ def test_the_task_with_the_gateway_api(bastion: Bastion, httpbin: Backend, hello
                                     "json").stdout)["status"]
     assert status["addresses"][0]["value"] == "127.0.0.1"
     assert status["listeners"][0]["attachedRoutes"] == 1
+    env = bastion.shell('eval "$(bastion env gtw/mygateway -n istio-system)" && '
+                        'echo "$INGRESS_HOST $SECURE_INGRESS_PORT"')
+    assert env.stdout.split() == ["127.0.0.1", str(bastion.secure_port)], env.stderr
     route = json.loads(bastion.cli("get", "httproute", "httpbin", "-o", "json").stdout)
     assert [c["status"] for c in route["status"]["parents"][0]["conditions"]] == [
         "True", "True"]

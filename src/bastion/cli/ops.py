@@ -7,6 +7,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -24,10 +25,21 @@ def parse_timeout(value: str) -> float:
 
 
 @click.command()
+@click.argument("gateway", required=False, metavar="[gtw/NAME]")
+@namespace_option
 @pass_state
-def env(state: State) -> None:
-    """Print INGRESS_HOST and the ingress ports, for `eval "$(bastion env)"`."""
-    answer = state.call({"op": "env"})
+def env(state: State, gateway: str | None) -> None:
+    """Print INGRESS_HOST and the ingress ports, for `eval "$(bastion env)"`; with a Gateway
+    API Gateway (`gtw/NAME`), its address and the local ports of its listeners."""
+    request: dict[str, Any] = {"op": "env"}
+    if gateway is not None:
+        kind, _, name = gateway.partition("/")
+        if kind not in ("gtw", "gateway.gateway.networking.k8s.io") or not name:
+            fail("give a Gateway API Gateway as gtw/NAME")
+        request.update(gateway=name, namespace=state.ns)
+    answer = state.call(request)
+    if not answer.get("ok", True):
+        fail(answer.get("error", "env failed"))
     for key, value in answer["env"].items():
         click.echo(f"export {key}={value}")
 

@@ -108,6 +108,22 @@ class Handlers:
 
     async def op_env(self, request: dict[str, Any]) -> dict[str, Any]:
         options = self.options
+        name = request.get("gateway")
+        if isinstance(name, str):
+            namespace = request.get("namespace") or "default"
+            gateway = self.pipeline.inputs.resources.gtw_gateways.get((namespace, name))
+            if gateway is None:
+                return {"ok": False, "error": f"Gateway.gateway.networking.k8s.io "
+                                              f"{namespace}/{name} not found"}
+            ports = {li.protocol: options.bind_port(li.port)
+                     for li in reversed(gateway.spec.listeners)}  # the first of each wins
+            env = {"INGRESS_HOST": gateway_objects.address(options)}
+            if "HTTP" in ports:
+                env["INGRESS_PORT"] = str(ports["HTTP"])
+            secure = ports.get("HTTPS") or ports.get("TLS")
+            if secure is not None:
+                env["SECURE_INGRESS_PORT"] = str(secure)
+            return {"ok": True, "env": env}
         return {"ok": True, "env": {
             "INGRESS_HOST": gateway_objects.address(options),
             "INGRESS_PORT": str(options.bind_port(80)),

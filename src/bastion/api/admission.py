@@ -36,6 +36,7 @@ MODELS: dict[tuple[str, str], type[Any]] = {
     (ISTIO_NETWORKING, "DestinationRule"): istio.DestinationRule,
     ("", "Secret"): core.Secret,
     ("", "ConfigMap"): core.ConfigMap,
+    ("", "Namespace"): core.Namespace,
     ("", "Service"): core.Service,
     ("", "Endpoints"): core.Endpoints,
     ("", "Pod"): core.Pod,

@@ -83,6 +83,11 @@ class Secret(CoreObject):
 
 
 @lenient
+class Namespace(CoreObject):
+    """A Namespace: its labels are what a Gateway API listener's allowedRoutes select."""
+
+
+@lenient
 class ConfigMap(CoreObject):
     """A ConfigMap: a Gateway API listener's client CA may be one (`ca.crt`)."""
 

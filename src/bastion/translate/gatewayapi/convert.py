@@ -270,10 +270,10 @@ def _server(res: Resources, namespace: str, listener: gatewayapi.Listener
     if allowed.from_ == "All":
         hosts = [f"*/{host}"]
     elif allowed.from_ == "Selector":
-        wanted = (allowed.selector.match_labels if allowed.selector else {}).get(METADATA_NAME)
-        if wanted is None:
-            return None  # only the namespace-name label is known without Namespace objects
-        hosts = [f"{wanted}/{host}"]
+        chosen = _selected_namespaces(res, allowed.selector)
+        if not chosen:
+            return None  # no namespace may attach routes: nothing to serve
+        hosts = [f"{ns}/{host}" for ns in chosen]
     else:
         hosts = [f"{namespace}/{host}"]
     port = {"number": listener.port, "name": listener.name, "protocol": listener.protocol}
@@ -300,6 +300,35 @@ def _server(res: Resources, namespace: str, listener: gatewayapi.Listener
     else:
         settings["credentialNames"] = names
     return {"port": port, "hosts": hosts, "tls": settings}
+
+
+def _selected_namespaces(res: Resources, selector: gatewayapi.LabelSelector | None
+                         ) -> list[str]:
+    """The namespaces a listener's selector picks: every Namespace object whose labels match
+    (each has `kubernetes.io/metadata.name`, as Kubernetes sets it), and the namespace a
+    selector names by that label even without a Namespace object."""
+    if selector is None:
+        return []
+    labelled = {name: {**ns.metadata.labels, METADATA_NAME: name}
+                for (_, name), ns in res.namespaces.items()}
+    named = selector.match_labels.get(METADATA_NAME)
+    if named is not None:
+        labelled.setdefault(named, {METADATA_NAME: named})
+    return sorted(n for n, labels in labelled.items() if _selects(selector, labels))
+
+
+def _selects(selector: gatewayapi.LabelSelector, labels: dict[str, str]) -> bool:
+    if any(labels.get(k) != v for k, v in selector.match_labels.items()):
+        return False
+    for expression in selector.match_expressions:
+        key, operator = expression.get("key", ""), expression.get("operator", "")
+        values = set(expression.get("values") or [])
+        present = key in labels
+        if not {"In": present and labels.get(key) in values,
+                "NotIn": not present or labels.get(key) not in values,
+                "Exists": present, "DoesNotExist": not present}.get(operator, False):
+            return False
+    return True
 
 
 def _parents(route_namespace: str, route: gatewayapi.HTTPRoute | gatewayapi.TLSRoute,

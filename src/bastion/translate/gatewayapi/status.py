@@ -57,7 +57,8 @@ def gateway_status(res: Resources, key: tuple[str, str], configs: list[GatewayCo
     made = converted(res)
     for vs in made.virtual_services:
         for parent in vs.spec.gateways:
-            if _hosts_meet(made, parent, vs.spec.hosts):
+            if _admits(made, parent, vs.metadata.namespace or "") and _hosts_meet(
+                    made, parent, vs.spec.hosts):
                 attached[parent] = attached.get(parent, 0) + 1
     listeners, programmed_all = [], True
     own = by_object.get(ObjectRef(GATEWAY_KIND, namespace, name), [])
@@ -138,7 +139,17 @@ def route_status(res: Resources, key: tuple[str, str], kind: str = "HTTPRoute"
         matching = [n for ns, n in names if ns == ref_namespace and n.startswith(prefix)
                     and (ref.section_name is None
                          or n == generated_name(ref.name, ref.section_name))]
-        meeting = [n for n in matching if _hosts_meet(made, f"{ref_namespace}/{n}", hostnames)]
+        allowed = [n for n in matching if _admits(made, f"{ref_namespace}/{n}", namespace)]
+        meeting = [n for n in allowed if _hosts_meet(made, f"{ref_namespace}/{n}", hostnames)]
+        reason, message = "Accepted", ""
+        if not matching:
+            reason, message = "NoMatchingParent", "no listener of a served Gateway matches"
+        elif not allowed:
+            reason, message = ("NotAllowedByListeners",
+                               f"no listener allows routes of namespace {namespace}")
+        elif not meeting:
+            reason, message = ("NoMatchingListenerHostname",
+                               "no listener's hostname matches the route's")
         parent = {"group": ref.group, "kind": ref.kind, "name": ref.name,
                   "namespace": ref_namespace}
         if ref.section_name:
@@ -146,22 +157,31 @@ def route_status(res: Resources, key: tuple[str, str], kind: str = "HTTPRoute"
         parents.append({
             "parentRef": parent, "controllerName": CONTROLLER,
             "conditions": [
-                _condition("Accepted", bool(meeting),
-                           "Accepted" if meeting else "NoMatchingListenerHostname" if matching
-                           else "NoMatchingParent",
-                           "" if meeting else "no listener's hostname matches the route's"
-                           if matching else "no listener of a served Gateway matches"),
+                _condition("Accepted", bool(meeting), reason, message),
                 _condition("ResolvedRefs", not missing,
                            backend_reason if missing else "ResolvedRefs", "; ".join(missing))]})
     return {"parents": parents}
 
 
+def _generated(made: Converted, parent: str) -> Any:
+    namespace, _, name = parent.partition("/")
+    return next((g for g in made.gateways
+                 if (g.metadata.namespace, g.metadata.name) == (namespace, name)), None)
+
+
+def _admits(made: Converted, parent: str, route_namespace: str) -> bool:
+    """Whether the listener of generated Gateway `parent` allows routes of the namespace (its
+    server hosts are `namespace/host`, `*/host` for any)."""
+    gateway = _generated(made, parent)
+    return gateway is not None and any(
+        hosts.split_namespace(h)[0] in ("*", route_namespace)
+        for s in gateway.spec.servers for h in s.hosts)
+
+
 def _hosts_meet(made: Converted, parent: str, hostnames: Iterable[str]) -> bool:
     """Whether a route's hostnames meet the listener hostname of generated Gateway `parent`
     (`ns/name`)."""
-    namespace, _, name = parent.partition("/")
-    gateway = next((g for g in made.gateways
-                    if (g.metadata.namespace, g.metadata.name) == (namespace, name)), None)
+    gateway = _generated(made, parent)
     if gateway is None:
         return False
     listener_hosts = [hosts.split_namespace(h)[1] for s in gateway.spec.servers

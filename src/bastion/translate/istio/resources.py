@@ -45,7 +45,8 @@ READ_TYPES: tuple[type, ...] = (
     istio.Gateway, istio.VirtualService, istio.ServiceEntry, istio.DestinationRule,
     core.Secret, core.Service, core.Endpoints, core.Pod, core.EndpointSlice,
     certmanager.Challenge, gatewayapi.GatewayClass, gatewayapi.Gateway, gatewayapi.HTTPRoute,
-    gatewayapi.ReferenceGrant, gatewayapi.TLSRoute, core.ConfigMap, gatewayapi.BackendTLSPolicy)
+    gatewayapi.ReferenceGrant, gatewayapi.TLSRoute, core.ConfigMap, gatewayapi.BackendTLSPolicy,
+    core.Namespace)
 
 
 @dataclass
@@ -77,6 +78,7 @@ class Resources:
     reference_grants: dict[tuple[str, str], gatewayapi.ReferenceGrant] = field(
         default_factory=dict)
     config_maps: dict[tuple[str, str], core.ConfigMap] = field(default_factory=dict)
+    namespaces: dict[tuple[str, str], core.Namespace] = field(default_factory=dict)
     backend_tls_policies: dict[tuple[str, str], gatewayapi.BackendTLSPolicy] = field(
         default_factory=dict)
     # (namespace, name) of the VirtualServices naming each Gateway; tuples, not dicts, since a
@@ -116,6 +118,7 @@ class Resources:
             gatewayapi.TLSRoute: self.tls_routes,
             gatewayapi.ReferenceGrant: self.reference_grants,
             core.ConfigMap: self.config_maps,
+            core.Namespace: self.namespaces,
             gatewayapi.BackendTLSPolicy: self.backend_tls_policies,
         }
         return slots.get(model_type)

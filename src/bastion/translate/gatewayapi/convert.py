@@ -29,6 +29,7 @@ GENERATED = "~gateway-api"
 LISTENER_SEPARATOR = "~"  # gateway~listener: neither name may hold one
 TLS_ROUTE = "~tls"  # a TLSRoute's VirtualService, beside an HTTPRoute of the same name
 CONFIGMAP_CA = "~configmap"  # the Secret a ConfigMap's CA is read as
+ROUTE_KINDS = "bastion.dev/route-kinds"  # on a generated Gateway: what its listener takes
 BUILT_IN_CLASSES = ("istio", "bastion")  # served without a GatewayClass object, as Istio's
 METADATA_NAME = "kubernetes.io/metadata.name"
 MUTUAL_OPTION = "gateway.istio.io/tls-terminate-mode"
@@ -175,7 +176,8 @@ def converted(res: Resources) -> Converted:
     for (namespace, name), gateway in sorted(res.gtw_gateways.items()):
         if ours(res, gateway.spec.gateway_class_name):
             gateways.extend(_gateways(res, namespace, name, gateway))
-    listeners = {(g.metadata.namespace or "", g.metadata.name) for g in gateways}
+    listeners = {(g.metadata.namespace or "", g.metadata.name): listener_of(g)
+                 for g in gateways}
     services = [vs for key, route in sorted(res.http_routes.items())
                 for vs in _virtual_services(res, key, route, listeners)]
     services += [vs for key, tls_route in sorted(res.tls_routes.items())
@@ -257,7 +259,8 @@ def _gateways(res: Resources, namespace: str, name: str, gateway: gatewayapi.Gat
             "apiVersion": "networking.istio.io/v1", "kind": "Gateway",
             "metadata": {"name": generated_name(name, listener.name), "namespace": namespace,
                          "creationTimestamp": gateway.metadata.creation_timestamp,
-                         "annotations": {"gateway.networking.k8s.io/gateway": name}},
+                         "annotations": {"gateway.networking.k8s.io/gateway": name,
+                                         ROUTE_KINDS: ",".join(route_kinds(listener))}},
             "spec": {"selector": selector, "servers": [server]}})
 
 
@@ -331,26 +334,53 @@ def _selects(selector: gatewayapi.LabelSelector, labels: dict[str, str]) -> bool
     return True
 
 
-def _parents(route_namespace: str, route: gatewayapi.HTTPRoute | gatewayapi.TLSRoute,
-             listeners: set[tuple[str, str]]) -> list[str]:
-    """The generated Gateways (`ns/name`) each parentRef names."""
-    out = []
-    for ref in route.spec.parent_refs:
-        if (ref.group, ref.kind) != (GATEWAY_API, "Gateway"):
+def route_kinds(listener: gatewayapi.Listener) -> list[str]:
+    """The route kinds a listener takes: its allowedRoutes' kinds, or its protocol's."""
+    if listener.allowed_routes.kinds:
+        return [k.kind for k in listener.allowed_routes.kinds if k.group == GATEWAY_API]
+    return {"HTTP": ["HTTPRoute"], "HTTPS": ["HTTPRoute"], "TLS": ["TLSRoute"]}.get(
+        listener.protocol, [])
+
+
+def listener_of(gateway: istio.Gateway) -> tuple[int, list[str]]:
+    """(port, route kinds) of the listener a generated Gateway was made of."""
+    kinds = gateway.metadata.annotations.get(ROUTE_KINDS, "")
+    return gateway.spec.servers[0].port.number, [k for k in kinds.split(",") if k]
+
+
+def parents_of(ref: gatewayapi.ParentReference, route_namespace: str, route_kind: str,
+               listeners: dict[tuple[str, str], tuple[int, list[str]]]
+               ) -> tuple[list[str], list[str]]:
+    """(the generated Gateways, `ns/name`, a parentRef names; those of them whose listener
+    takes routes of this kind)."""
+    if (ref.group, ref.kind) != (GATEWAY_API, "Gateway"):
+        return [], []
+    namespace = ref.namespace or route_namespace
+    prefix = f"{ref.name}{LISTENER_SEPARATOR}"
+    named, taking = [], []
+    for (ns, name), (port, kinds) in sorted(listeners.items()):
+        if ns != namespace or not name.startswith(prefix):
             continue
-        namespace = ref.namespace or route_namespace
-        prefix = f"{ref.name}{LISTENER_SEPARATOR}"
-        for ns, name in sorted(listeners):
-            if ns != namespace or not name.startswith(prefix):
-                continue
-            listener = name[len(prefix):-len(GENERATED)]
-            if ref.section_name is None or ref.section_name == listener:
-                out.append(f"{ns}/{name}")
-    return out
+        listener = name[len(prefix):-len(GENERATED)]
+        if ref.section_name not in (None, listener) or ref.port not in (None, port):
+            continue
+        named.append(f"{ns}/{name}")
+        if route_kind in kinds:
+            taking.append(f"{ns}/{name}")
+    return named, taking
+
+
+def _parents(route_namespace: str, route: gatewayapi.HTTPRoute | gatewayapi.TLSRoute,
+             listeners: dict[tuple[str, str], tuple[int, list[str]]]) -> list[str]:
+    """The generated Gateways (`ns/name`) the route attaches to."""
+    kind = "TLSRoute" if isinstance(route, gatewayapi.TLSRoute) else "HTTPRoute"
+    return [p for ref in route.spec.parent_refs
+            for p in parents_of(ref, route_namespace, kind, listeners)[1]]
 
 
 def _virtual_services(res: Resources, key: tuple[str, str], route: gatewayapi.HTTPRoute,
-                      listeners: set[tuple[str, str]]) -> Iterator[istio.VirtualService]:
+                      listeners: dict[tuple[str, str], tuple[int, list[str]]]
+                      ) -> Iterator[istio.VirtualService]:
     namespace, name = key
     parents = _parents(namespace, route, listeners)
     if not parents:
@@ -366,7 +396,8 @@ def _virtual_services(res: Resources, key: tuple[str, str], route: gatewayapi.HT
 
 
 def _passthrough_services(res: Resources, key: tuple[str, str], route: gatewayapi.TLSRoute,
-                          listeners: set[tuple[str, str]]) -> Iterator[istio.VirtualService]:
+                          listeners: dict[tuple[str, str], tuple[int, list[str]]]
+                          ) -> Iterator[istio.VirtualService]:
     """A TLSRoute: connections whose SNI is one of its hostnames passed through, still
     encrypted, to its backends."""
     namespace, name = key

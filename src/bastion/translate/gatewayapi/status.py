@@ -13,7 +13,6 @@ from bastion.diag import Diagnostic, ObjectRef
 from bastion.ir.model import GatewayConfig
 from bastion.translate.gatewayapi.convert import (
     GATEWAY_KIND,
-    LISTENER_SEPARATOR,
     Converted,
     backend_allowed,
     backend_exists,
@@ -21,7 +20,9 @@ from bastion.translate.gatewayapi.convert import (
     client_cas,
     converted,
     generated_name,
+    listener_of,
     ours,
+    parents_of,
 )
 from bastion.translate.istio import hosts
 from bastion.translate.istio.resources import Resources
@@ -130,20 +131,21 @@ def route_status(res: Resources, key: tuple[str, str], kind: str = "HTTPRoute"
         missing = [f"backendRefs to {', '.join(refused)} are not permitted: no ReferenceGrant "
                    "in their namespace lets this route use them", *missing]
     made = converted(res)
-    names = {(g.metadata.namespace or "", g.metadata.name) for g in made.gateways}
+    listeners = {(g.metadata.namespace or "", g.metadata.name): listener_of(g)
+                 for g in made.gateways}
     parents = []
     hostnames = list(route.spec.hostnames) or ["*"]
     for ref in route.spec.parent_refs:
         ref_namespace = ref.namespace or namespace
-        prefix = f"{ref.name}{LISTENER_SEPARATOR}"
-        matching = [n for ns, n in names if ns == ref_namespace and n.startswith(prefix)
-                    and (ref.section_name is None
-                         or n == generated_name(ref.name, ref.section_name))]
-        allowed = [n for n in matching if _admits(made, f"{ref_namespace}/{n}", namespace)]
-        meeting = [n for n in allowed if _hosts_meet(made, f"{ref_namespace}/{n}", hostnames)]
+        matching, taking = parents_of(ref, namespace, kind, listeners)
+        allowed = [p for p in taking if _admits(made, p, namespace)]
+        meeting = [p for p in allowed if _hosts_meet(made, p, hostnames)]
         reason, message = "Accepted", ""
         if not matching:
             reason, message = "NoMatchingParent", "no listener of a served Gateway matches"
+        elif not taking:
+            reason, message = ("NotAllowedByListeners",
+                               f"no listener takes routes of kind {kind}")
         elif not allowed:
             reason, message = ("NotAllowedByListeners",
                                f"no listener allows routes of namespace {namespace}")

@@ -22,7 +22,7 @@ import pytest
 
 from tests import certs
 from tests.e2e.backends import Answer, Recorder
-from tests.e2e.harness import Bastion, handshake_serial
+from tests.e2e.harness import Bastion, curl, handshake_serial
 from tests.manifests import secret_json
 
 BACKENDS = ("infra-backend-v1", "infra-backend-v2", "infra-backend-v3")
@@ -571,3 +571,67 @@ spec:
             time.sleep(0.1)
     finally:
         backend.close()
+
+
+def test_httproute_https_listener(world: tuple[Bastion, dict[str, Recorder]],
+                                  tmp_path: Path) -> None:
+    """An HTTPRoute attached to an HTTPS listener: TLS terminated with the listener's
+    certificate, the request routed by its hostname."""
+    bastion, _ = world
+    pair = certs.leaf("https.example.com", 101, sans=("https.example.com",))
+    apply(bastion, secret_json("tls-validity-checks-certificate", "gateway-conformance-infra",
+                               "kubernetes.io/tls", tls_crt=pair.cert, tls_key=pair.key), """
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: same-namespace-with-https-listener, namespace: gateway-conformance-infra}
+spec:
+  gatewayClassName: bastion
+  listeners:
+  - name: https
+    port: 443
+    protocol: HTTPS
+    hostname: https.example.com
+    tls: {certificateRefs: [{name: tls-validity-checks-certificate}]}
+""", route("https-route", "same-namespace-with-https-listener", ["https.example.com"],
+           f"  - backendRefs:\n{V1}"))
+    root = tmp_path / "root.crt"
+    root.write_bytes(certs.ca("root1")[0].cert)
+    deadline = time.monotonic() + 10
+    while (answer := curl("https.example.com", bastion.secure_port, "/", root)).stdout != \
+            BACKENDS[0]:
+        assert time.monotonic() < deadline, answer.stderr[-500:]
+        time.sleep(0.1)
+
+
+def test_gateway_secret_reference_grant_specific(world: tuple[Bastion, dict[str, Recorder]]
+                                                 ) -> None:
+    """A certificateRef to another namespace's Secret that a ReferenceGrant names: the
+    listener's references resolve, and the Gateway is programmed."""
+    bastion, _ = world
+    pair = certs.leaf("granted.example.com", 102)
+    apply(bastion, secret_json("granted-certificate", "gateway-conformance-web-backend",
+                               "kubernetes.io/tls", tls_crt=pair.cert, tls_key=pair.key), """
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: reference-grant, namespace: gateway-conformance-web-backend}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: Gateway, namespace: gateway-conformance-infra}]
+  to: [{group: "", kind: Secret, name: granted-certificate}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: secret-granted, namespace: gateway-conformance-infra}
+spec:
+  gatewayClassName: bastion
+  listeners:
+  - name: https
+    port: 443
+    protocol: HTTPS
+    hostname: granted.example.com
+    tls:
+      certificateRefs: [{name: granted-certificate, namespace: gateway-conformance-web-backend}]
+""")
+    waited = bastion.cli("wait", "--for=condition=programmed", "gtw/secret-granted", "-n",
+                         "gateway-conformance-infra", "--timeout", "10s", check=False)
+    assert waited.returncode == 0, bastion.cli("get", "gtw", "secret-granted", "-n",
+                                               "gateway-conformance-infra", "-o", "yaml").stdout

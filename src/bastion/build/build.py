@@ -116,9 +116,9 @@ def _incremental(before: GatewayBuild, inputs: Inputs, changed: Collection[Store
     if all(k.group == "" and k.kind == "Secret" for k in changed):
         # A Secret of another namespace is named `namespace/name` (a Gateway API listener's,
         # granted by a ReferenceGrant).
-        return _secrets_changed(before, inputs, {
-            k.name if k.namespace == workload.namespace else f"{k.namespace}/{k.name}"
-            for k in changed})
+        names = {f"{k.namespace}/{k.name}" for k in changed}  # as Gateway API listeners name
+        names |= {k.name for k in changed if k.namespace == workload.namespace}
+        return _secrets_changed(before, inputs, names)
     if all(k.kind == "VirtualService" for k in changed):
         return _routes_changed(before, inputs, {(k.namespace, k.name) for k in changed},
                                options, memo)

@@ -116,10 +116,9 @@ def certificate_names(res: Resources, namespace: str, listener: gatewayapi.Liste
     usable, refused = [], []
     for ref in listener.tls.certificate_refs if listener.tls else []:
         where = ref.namespace or namespace
+        # Named with the namespace always: the Gateway's is not the gateway pod's.
         if (ref.group, ref.kind) != ("", "Secret"):
             refused.append(f"{where}/{ref.name}")
-        elif where == namespace:
-            usable.append(ref.name)
         elif granted(res, (GATEWAY_API, "Gateway", namespace), ("", "Secret", where, ref.name)):
             usable.append(f"{GATEWAY_PREFIX}{where}/{ref.name}")
         else:
@@ -138,7 +137,7 @@ def client_cas(res: Resources, namespace: str, validation: gatewayapi.FrontendVa
                 res, (GATEWAY_API, "Gateway", namespace), ("", ref.kind, where, ref.name)):
             continue
         name = ref.name + CONFIGMAP_CA if ref.kind == "ConfigMap" else ref.name
-        out.append(name if where == namespace else f"{GATEWAY_PREFIX}{where}/{name}")
+        out.append(f"{GATEWAY_PREFIX}{where}/{name}")
     return out
 
 

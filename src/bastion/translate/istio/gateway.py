@@ -504,7 +504,9 @@ class _Translation:
         ca: CaCredential | None = None
         if tls.ca_cert_credential_name:
             with field_errors(f"{at}.caCertCredentialName"):
-                base = credentials.credential_name(tls.ca_cert_credential_name)
+                base = credentials.credential_name(
+                    tls.ca_cert_credential_name,
+                    entry.gateway.metadata.name.endswith(GENERATED))
                 ca = self._ca_credential(lookup, base.removesuffix(credentials.CA_SUFFIX))
         elif tls.ca_certificates:
             return certs, self._file_ca(f"{at}.caCertificates", tls.ca_certificates,

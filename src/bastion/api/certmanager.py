@@ -68,18 +68,19 @@ class IssuerSpec:
 
 
 @lenient
-class Issuer:
+class CertManagerObject:
     api_version: str
     kind: str
     metadata: ObjectMeta
+
+
+@lenient
+class Issuer(CertManagerObject):
     spec: IssuerSpec
 
 
 @lenient
-class ClusterIssuer:
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class ClusterIssuer(CertManagerObject):
     spec: IssuerSpec
 
 
@@ -143,10 +144,7 @@ class CertificateSpec:
 
 
 @lenient
-class Certificate:
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class Certificate(CertManagerObject):
     spec: CertificateSpec
 
 
@@ -163,8 +161,5 @@ class ChallengeSpec:
 
 
 @lenient
-class Challenge:
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class Challenge(CertManagerObject):
     spec: ChallengeSpec

@@ -31,10 +31,14 @@ class GatewayClassSpec:
 
 
 @lenient
-class GatewayClass:
+class GatewayApiObject:
     api_version: str
     kind: str
     metadata: ObjectMeta
+
+
+@lenient
+class GatewayClass(GatewayApiObject):
     spec: GatewayClassSpec
 
 
@@ -119,10 +123,7 @@ class GatewaySpec:
 
 
 @lenient
-class Gateway:
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class Gateway(GatewayApiObject):
     spec: GatewaySpec
 
 
@@ -253,10 +254,7 @@ class HTTPRouteSpec:
 
 
 @lenient
-class HTTPRoute:
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class HTTPRoute(GatewayApiObject):
     spec: HTTPRouteSpec
 
 
@@ -274,10 +272,7 @@ class TLSRouteSpec:
 
 
 @lenient
-class TLSRoute:
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class TLSRoute(GatewayApiObject):
     spec: TLSRouteSpec
 
 
@@ -302,10 +297,7 @@ class ReferenceGrantSpec:
 
 
 @lenient
-class ReferenceGrant:
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class ReferenceGrant(GatewayApiObject):
     spec: ReferenceGrantSpec
 
 
@@ -334,8 +326,5 @@ class BackendTLSPolicySpec:
 
 
 @lenient
-class BackendTLSPolicy:
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class BackendTLSPolicy(GatewayApiObject):
     spec: BackendTLSPolicySpec

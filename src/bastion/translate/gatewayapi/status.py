@@ -100,14 +100,25 @@ def gateway_status(res: Resources, key: tuple[str, str], configs: list[GatewayCo
             "supportedKinds": [{"group": "gateway.networking.k8s.io", "kind": route_kind}],
             "attachedRoutes": attached.get(f"{generated.namespace}/{generated.name}", 0),
             "conditions": conditions})
+    accepted, programmed_reason = ("Accepted", ""), ("Programmed", "")
+    if not programmed_all:
+        programmed_reason = ("Invalid", "one or more listeners are not served")
+    # Addresses asked for: bastion serves where `serve --bind-address` says, nowhere else.
+    unsupported = [a.type for a in gateway.spec.addresses if a.type != "IPAddress"]
+    elsewhere = [a.value for a in gateway.spec.addresses
+                 if a.type == "IPAddress" and a.value != address]
+    if unsupported:
+        accepted = ("UnsupportedAddress", f"address types {', '.join(unsupported)} are not "
+                    "supported; IPAddress is")
+    if elsewhere:
+        programmed_all = False
+        programmed_reason = ("AddressNotAssigned", f"the gateway serves on {address} (serve "
+                             f"--bind-address), not {', '.join(elsewhere)}")
     return {
         "addresses": [{"type": "IPAddress", "value": address}],
         "conditions": [
-            _condition("Accepted", True, "Accepted", generation=generation),
-            _condition("Programmed", programmed_all,
-                       "Programmed" if programmed_all else "Invalid",
-                       "" if programmed_all else "one or more listeners are not served",
-                       generation)],
+            _condition("Accepted", not unsupported, *accepted, generation),
+            _condition("Programmed", programmed_all, *programmed_reason, generation)],
         "listeners": listeners}
 
 

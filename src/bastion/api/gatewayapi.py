@@ -247,9 +247,15 @@ class HTTPRouteRule:
 
 
 @strict
-class HTTPRouteSpec:
+class CommonRouteSpec:
+    """What every route kind has: its parents and its hostnames."""
+
     parent_refs: list[ParentReference] = Field(default_factory=list, max_length=32)
     hostnames: list[str] = Field(default_factory=list, max_length=16)
+
+
+@strict
+class HTTPRouteSpec(CommonRouteSpec):
     rules: list[HTTPRouteRule] = Field(default_factory=list, max_length=16)
 
 
@@ -265,9 +271,7 @@ class TLSRouteRule:
 
 
 @strict
-class TLSRouteSpec:
-    parent_refs: list[ParentReference] = Field(default_factory=list, max_length=32)
-    hostnames: list[str] = Field(default_factory=list, max_length=16)
+class TLSRouteSpec(CommonRouteSpec):
     rules: list[TLSRouteRule] = Field(default_factory=list, max_length=16)
 
 

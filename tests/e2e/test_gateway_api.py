@@ -392,11 +392,14 @@ def test_rules_across_routes_by_precedence_and_tls_passthrough(bastion: Bastion,
 
         def get(path: str, headers: dict[str, str] | None = None) -> int:
             connection = http.client.HTTPConnection("127.0.0.1", bastion.http_port, timeout=5)
-            connection.request("GET", path, headers={"Host": "route.example.com",
-                                                     **(headers or {})})
-            status = connection.getresponse().status
-            connection.close()
-            return status
+            try:
+                connection.request("GET", path, headers={"Host": "route.example.com",
+                                                         **(headers or {})})
+                return connection.getresponse().status
+            except OSError:  # the port-80 listener is not there yet
+                return 0
+            finally:
+                connection.close()
 
         deadline = time.monotonic() + 10
         while get("/v2/x") != 302:
@@ -512,11 +515,14 @@ spec:
 
         def get() -> tuple[int, str]:
             connection = http.client.HTTPConnection("127.0.0.1", bastion.http_port, timeout=5)
-            connection.request("GET", "/", headers={"Host": "tls.example.com"})
-            response = connection.getresponse()
-            answer = response.status, response.read().decode()
-            connection.close()
-            return answer
+            try:
+                connection.request("GET", "/", headers={"Host": "tls.example.com"})
+                response = connection.getresponse()
+                return response.status, response.read().decode()
+            except OSError as exc:  # the port-80 listener is not there yet
+                return 0, repr(exc)
+            finally:
+                connection.close()
 
         deadline = time.monotonic() + 10
         while get() != (200, "secure-backend"):

@@ -119,7 +119,10 @@ def eventually(bastion: Bastion, host: str, path: str, expected: tuple[int, str 
     """Until the gateway answers as expected (status and, if given, the backend's name)."""
     deadline = time.monotonic() + 10
     while True:
-        answer = request(bastion, host, path, **kwargs)  # type: ignore[arg-type]
+        try:
+            answer = request(bastion, host, path, **kwargs)  # type: ignore[arg-type]
+        except OSError as exc:  # the listener is not there yet
+            answer = (0, {}, repr(exc))
         if answer[0] == expected[0] and (expected[1] is None or answer[2] == expected[1]):
             return answer
         assert time.monotonic() < deadline, (host, path, answer[:1], answer[2][:200])

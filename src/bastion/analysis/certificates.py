@@ -17,6 +17,7 @@ from bastion.clock import parse_iso
 from bastion.diag import Diagnostic, ObjectRef, Severity
 from bastion.ir.model import GatewayConfig, Server, TlsCredential
 from bastion.pem import CertificateSummary
+from bastion.translate.istio.gateway import server_of
 from bastion.translate.istio.resources import Resources
 
 EXPIRY_WARNING = timedelta(days=30)
@@ -49,12 +50,8 @@ def served(res: Resources, configs: Iterable[GatewayConfig]) -> list[Served]:
 
 
 def _server_path(res: Resources, server: Server) -> str | None:
-    key = server.key
-    gateway = res.gateways.get((key.namespace, key.gateway))
-    if gateway is None:
-        return None
-    return next((f"spec.servers[{i}]" for i, s in enumerate(gateway.spec.servers)
-                 if s.port.number == key.port and s.port.name == key.port_name), None)
+    found = server_of(res, server.key)
+    return f"spec.servers[{found[1]}]" if found is not None else None
 
 
 def expiry(certificates: list[Served], now: datetime) -> Iterator[Diagnostic]:

@@ -26,7 +26,7 @@ from bastion.errors import ServerUnavailable
 from bastion.ports import METRICS_ADDRESS
 from bastion.server.api import serve_api
 from bastion.server.handlers import Handlers
-from bastion.services import gateway_classes
+from bastion.services import gateway_api
 from bastion.services.certificates.controller import CertificateController, ControllerConfig
 from bastion.services.gateway_objects import GatewayFacts, deployment, pod, service
 from bastion.services.metrics import serve_metrics
@@ -126,11 +126,8 @@ async def serve(config: ServeConfig) -> None:
     def status_of(key: StoreKey) -> dict[str, Any] | None:
         if workloads is not None and (key.group, key.kind) == ("apps", "Deployment"):
             return workloads.deployment_status(key.namespace, key.name)
-        if (key.group, key.kind) == (GATEWAY_API, "GatewayClass"):
-            stored = store.get(key)
-            return gateway_classes.status(stored.body) if stored is not None else None
-        if key.group == GATEWAY_API and key.kind in ("Gateway", "HTTPRoute", "TLSRoute"):
-            return gateway_classes.gateway_api_status(pipeline, key, config.options)
+        if key.group == GATEWAY_API:
+            return gateway_api.status(pipeline, key, config.options)
         return certificates.status_of(key)
 
     objects.status_of = status_of

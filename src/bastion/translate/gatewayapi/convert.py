@@ -13,6 +13,7 @@ import dataclasses
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from bastion.api import core, gatewayapi, istio
@@ -51,6 +52,11 @@ class Converted:
     gateways: tuple[istio.Gateway, ...]
     virtual_services: tuple[istio.VirtualService, ...]
     destination_rules: tuple[istio.DestinationRule, ...] = ()
+
+    @cached_property
+    def gateway_named(self) -> dict[str, istio.Gateway]:
+        """The generated Gateways by `namespace/name`, as VirtualServices name them."""
+        return {f"{g.metadata.namespace}/{g.metadata.name}": g for g in self.gateways}
 
 
 def original(diag: Diagnostic, res: Resources) -> Diagnostic:

@@ -176,16 +176,10 @@ def route_status(res: Resources, key: tuple[str, str], kind: str = "HTTPRoute"
     return {"parents": parents}
 
 
-def _generated(made: Converted, parent: str) -> Any:
-    namespace, _, name = parent.partition("/")
-    return next((g for g in made.gateways
-                 if (g.metadata.namespace, g.metadata.name) == (namespace, name)), None)
-
-
 def _admits(made: Converted, parent: str, route_namespace: str) -> bool:
     """Whether the listener of generated Gateway `parent` allows routes of the namespace (its
     server hosts are `namespace/host`, `*/host` for any)."""
-    gateway = _generated(made, parent)
+    gateway = made.gateway_named.get(parent)
     return gateway is not None and any(
         hosts.split_namespace(h)[0] in ("*", route_namespace)
         for s in gateway.spec.servers for h in s.hosts)
@@ -194,7 +188,7 @@ def _admits(made: Converted, parent: str, route_namespace: str) -> bool:
 def _hosts_meet(made: Converted, parent: str, hostnames: Iterable[str]) -> bool:
     """Whether a route's hostnames meet the listener hostname of generated Gateway `parent`
     (`ns/name`)."""
-    gateway = _generated(made, parent)
+    gateway = made.gateway_named.get(parent)
     if gateway is None:
         return False
     listener_hosts = [hosts.split_namespace(h)[1] for s in gateway.spec.servers

@@ -886,6 +886,16 @@ def _vs_gateways(res: Resources, keys: Iterable[tuple[str, str]]
     return out
 
 
+def server_of(res: Resources, key: ServerKey) -> tuple[istio.Gateway, int] | None:
+    """The Gateway, and the index in it, of the server a TLS server key was made of."""
+    gateway = res.gateways.get((key.namespace, key.gateway))
+    if gateway is None:
+        return None
+    index = next((i for i, s in enumerate(gateway.spec.servers)
+                  if s.port.name == key.port_name and s.port.number == key.port), None)
+    return (gateway, index) if index is not None else None
+
+
 def refresh_routes(previous: IrResult, res: Resources, workload: Workload, options: Options,
                    changed: set[tuple[str, str]], memo: Memo | None = None
                    ) -> tuple[IrResult, dict[ServerKey, tuple[Server, Server]]] | None:
@@ -918,12 +928,10 @@ def refresh_routes(previous: IrResult, res: Resources, workload: Workload, optio
             servers = servers_of.setdefault(li, list(listeners[li].servers))
             server = servers[si]
             table = server.key
-            gateway = res.gateways.get((table.namespace, table.gateway))
-            index = next((i for i, s in enumerate(gateway.spec.servers)
-                          if s.port.name == table.port_name and s.port.number == table.port),
-                         None) if gateway is not None else None
-            if gateway is None or index is None:
+            found = server_of(res, table)
+            if found is None:
                 return None
+            gateway, index = found
             entry = _Entry(gateway, index, gateway.spec.servers[index])
             refreshed = replace(server, virtual_hosts=translation._tls_virtual_hosts(entry))
             retranslated[table] = (server, refreshed)

@@ -18,7 +18,7 @@ from bastion.translate.istio import Options
 _accepted_at: dict[str, str] = {}
 
 
-def status(body: dict[str, Any]) -> dict[str, Any] | None:
+def class_status(body: dict[str, Any]) -> dict[str, Any] | None:
     spec = body.get("spec") or {}
     if spec.get("controllerName") not in CONTROLLERS:
         return None
@@ -30,10 +30,13 @@ def status(body: dict[str, Any]) -> dict[str, Any] | None:
         "observedGeneration": (body.get("metadata") or {}).get("generation", 1)}]}
 
 
-def gateway_api_status(pipeline: Pipeline, key: StoreKey, options: Options
-                       ) -> dict[str, Any] | None:
+def status(pipeline: Pipeline, key: StoreKey, options: Options) -> dict[str, Any] | None:
+    """The status of a Gateway API object (None: none of bastion's to give)."""
+    if key.kind == "GatewayClass":
+        stored = pipeline.store.get(key)
+        return class_status(stored.body) if stored is not None else None
     build = pipeline.build
-    if build is None:
+    if build is None or key.kind not in ("Gateway", "HTTPRoute", "TLSRoute"):
         return None
     res = pipeline.inputs.resources
     if key.kind in ("HTTPRoute", "TLSRoute"):

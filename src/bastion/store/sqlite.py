@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.store.keys import StoreKey
+from bastion.store.limits import check_size
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -151,6 +152,7 @@ class Store:
                     meta["uid"] = str(uuid.uuid4())
                     meta["creationTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
                 stored = StoredObject.of(key, revision, {**body, "metadata": meta})
+                check_size(key, stored.text)
                 staged[key] = stored
                 outcomes.append(ApplyOutcome.CONFIGURED if old else ApplyOutcome.CREATED)
             if staged:

@@ -49,3 +49,24 @@ def test_delete_and_batch_atomicity(tmp_path: Path) -> None:
     assert store.get(KEY) is None and store.revision == 3
     store.close()
     assert Store(tmp_path / "s.db").get(KEY) is None
+
+
+def test_an_object_over_the_size_limit_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    from bastion.errors import InputError
+    from bastion.store.limits import MAX_OBJECT_BYTES
+
+    store = Store(tmp_path / "s.db")
+    store.apply([(KEY, body("MQ=="))])
+    other = StoreKey("", "Secret", "istio-system", "big")
+    big = {**body("x" * (MAX_OBJECT_BYTES + 1)), "metadata": {"name": "big",
+                                                              "namespace": "istio-system"}}
+    try:
+        store.apply([(KEY, body("Mg==")), (other, big)])
+    except InputError as exc:
+        assert "Secret istio-system/big" in str(exc) and "1.5 MiB" in str(exc)
+    else:
+        raise AssertionError("a 1.5 MiB+ object was stored")
+    assert store.revision == 1 and store.get(other) is None  # the batch changed nothing
+    assert store.get(KEY).body["data"] == {"k": "MQ=="}
+    assert store.apply([(KEY, body("x" * (MAX_OBJECT_BYTES - 4096)))]) == [
+        ApplyOutcome.CONFIGURED]

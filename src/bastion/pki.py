@@ -81,6 +81,7 @@ class Request:
     is_ca: bool = False
     usages: tuple[str, ...] = DEFAULT_USAGES
     path_length: int | None = None
+    uris: tuple[str, ...] = ()  # URI SANs: a SPIFFE identity
 
 
 def _name(request: Request) -> x509.Name:
@@ -106,6 +107,7 @@ def sign(request: Request, public_key: object, issuer: tuple[x509.Certificate, P
                .not_valid_before(request.not_before).not_valid_after(request.not_after))
     names: list[x509.GeneralName] = [x509.DNSName(n) for n in request.dns_names]
     names += [x509.IPAddress(ipaddress.ip_address(a)) for a in request.ip_addresses]
+    names += [x509.UniformResourceIdentifier(u) for u in request.uris]
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(names),
                                         critical=not request.common_name)

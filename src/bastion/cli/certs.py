@@ -212,3 +212,35 @@ def crl(ca_prefix: str, revoked: tuple[str, ...], days: int, path: str) -> None:
     Path(path).write_bytes(revocations.public_bytes(Encoding.PEM))
     click.echo(f"wrote {path}: {len(serials)} revoked, next update "
                f"{revocations.next_update_utc:%Y-%m-%dT%H:%M:%SZ}")
+
+
+@certs.command("gateway")
+@click.argument("name")
+@click.option("--out", "out_dir", required=True, metavar="DIR",
+              help="Write DIR/tls.crt, DIR/tls.key (mode 0600) and DIR/ca.crt.")
+@click.option("--days", default=365, show_default=True, help="Validity in days.")
+@namespace_option
+@pass_state
+def gateway(state: State, name: str, out_dir: str, days: int) -> None:
+    """A remote gateway's client certificate, issued by the control plane's xDS CA, for
+    `bastion gateway --control-plane`. The key is made here and never sent: the control
+    plane signs a request for it. -n names the gateway's namespace (default istio-system),
+    the only one whose configuration and credentials it may receive."""
+    from cryptography.hazmat.primitives import hashes
+
+    namespace = state.namespace or "istio-system"
+    key = pki.new_key("ECDSA")
+    request = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)]))
+               .sign(key, hashes.SHA256()))
+    answer = state.call({"op": "issue_gateway_certificate", "name": name,
+                         "namespace": namespace, "days": days,
+                         "csr": request.public_bytes(Encoding.PEM).decode()})
+    if not answer.get("ok"):
+        fail(answer.get("error", "the control plane refused"))
+    directory = Path(out_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    chain = x509.load_pem_x509_certificates(answer["certificate"].encode())
+    _write(str(directory / "tls"), chain, key)
+    (directory / "ca.crt").write_text(answer["ca"])
+    click.echo(f"gateway identity {answer['identity']}; wrote {directory / 'ca.crt'}")

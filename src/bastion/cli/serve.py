@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import click
 
-from bastion.cli.common import State, pass_state
+from bastion.cli.common import State, fail, pass_state
+from bastion.errors import BastionError
 from bastion.ports import METRICS_ADDRESS
+from bastion.private import PrivateBytes
 
 
 def _port_map(values: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
@@ -68,6 +71,15 @@ def _labels(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
               type=click.FloatRange(0.1),
               help="The first retry of a failed certificate issuance (doubled each time, at "
                    "most 32 h).")
+@click.option("--xds-address", default="", metavar="HOST:PORT",
+              help="Also serve remote gateways (`bastion gateway --control-plane`) here, over "
+                   "TCP with mutual TLS: client certificates from `bastion certs gateway` "
+                   "are required, and each gateway receives only its own namespace's "
+                   "configuration.")
+@click.option("--xds-ca", "xds_ca_prefix", default=None, metavar="PREFIX",
+              help="Store the CA in PREFIX.crt / PREFIX.key as the xDS CA when the store "
+                   "has none yet (like Istio's plug-in CA); by default the first control "
+                   "plane makes one.")
 @click.option("--log-level", default="INFO", show_default=True)
 @click.option("--envoy-log-level", default="info", show_default=True)
 @click.option("--envoy-stats-prefix", "stats_prefixes", multiple=True, metavar="PREFIX",
@@ -80,8 +92,8 @@ def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
                   no_envoy: bool, concurrency: int | None, debounce: float,
                   secret_grace: float | None, cert_dirs: tuple[str, ...], http3: bool,
                   run_workloads: bool, metrics_address: str, certificate_backoff: float,
-                  log_level: str, envoy_log_level: str,
-                  stats_prefixes: tuple[str, ...]) -> None:
+                  xds_address: str, xds_ca_prefix: str | None, log_level: str,
+                  envoy_log_level: str, stats_prefixes: tuple[str, ...]) -> None:
     """Run the control plane, its local API, its ADS server and the Envoy gateway."""
     # Imported here so that every other command starts without loading gRPC and the protos.
     from bastion.server.app import ServeConfig, serve
@@ -97,5 +109,21 @@ def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
         envoy_log_level=envoy_log_level, debounce_s=debounce, **grace,
         log_level=log_level.upper(), envoy_stats_prefixes=stats_prefixes,
         run_workloads=run_workloads, metrics_address=metrics_address,
-        certificate_backoff_s=certificate_backoff)
-    asyncio.run(serve(config))
+        certificate_backoff_s=certificate_backoff, xds_address=xds_address,
+        xds_ca=_plugged_ca(xds_ca_prefix) if xds_ca_prefix else None)
+    try:
+        asyncio.run(serve(config))
+    except BastionError as exc:
+        fail(str(exc))
+
+
+def _plugged_ca(prefix: str) -> tuple[bytes, PrivateBytes]:
+    from bastion import pki
+
+    try:
+        certificate = Path(prefix + ".crt").read_bytes()
+        key = Path(prefix + ".key").read_bytes()
+        pki.load_key(key)
+    except (OSError, ValueError) as exc:
+        fail(f"--xds-ca: cannot read the CA {prefix}.crt / {prefix}.key: {exc}")
+    return certificate, PrivateBytes(key)

@@ -24,9 +24,10 @@ from bastion.dataplane.envoy.driver import EnvoyDataPlane
 from bastion.dataplane.envoy.supervisor import DRAIN_TIME_S, for_gateway
 from bastion.errors import ServerUnavailable
 from bastion.ports import METRICS_ADDRESS
+from bastion.private import PrivateBytes
 from bastion.server.api import serve_api
 from bastion.server.handlers import Handlers
-from bastion.services import gateway_api
+from bastion.services import gateway_api, xds_ca
 from bastion.services.certificates.controller import CertificateController, ControllerConfig
 from bastion.services.gateway_objects import GatewayFacts, deployment, pod, service
 from bastion.services.metrics import serve_metrics
@@ -39,6 +40,12 @@ from bastion.translate.istio import Options, Workload
 
 log = logging.getLogger("bastion")
 MAX_MESSAGE = 512 * 1024 * 1024
+# Remote gateways ping every few seconds to notice a dead link (a cut cable sends no reset).
+KEEPALIVE_SERVER_OPTIONS = (
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 1000),
+    ("grpc.http2.max_ping_strikes", 0),
+)
 
 
 @dataclass
@@ -57,6 +64,8 @@ class ServeConfig:
     run_workloads: bool = False
     metrics_address: str = METRICS_ADDRESS  # "": no metrics endpoint
     certificate_backoff_s: float = 300.0  # the first retry of a failed issuance
+    xds_address: str = ""  # HOST:PORT for remote gateways (mutual TLS); "": none
+    xds_ca: tuple[bytes, PrivateBytes] | None = None  # an operator's CA to store, if none is
 
 
 def prepare_state_dir(path: Path) -> None:
@@ -97,9 +106,22 @@ async def serve(config: ServeConfig) -> None:
     server = grpc.aio.server(options=[
         ("grpc.max_receive_message_length", MAX_MESSAGE),
         ("grpc.max_send_message_length", MAX_MESSAGE),
+        *KEEPALIVE_SERVER_OPTIONS,
     ])
     add_ads(server, cache, connections)
     server.add_insecure_port(f"unix:{xds_path}")
+    authority = None
+    if config.xds_address:
+        authority = xds_ca.ensure(store, config.xds_ca)
+        host = config.xds_address.rpartition(":")[0].strip("[]")
+        chain, key = xds_ca.serving_certificate(authority, (host,))
+        credentials = grpc.ssl_server_credentials(
+            [(key.reveal(), chain)], root_certificates=authority.pem, require_client_auth=True)
+        try:
+            server.add_secure_port(config.xds_address, credentials)
+        except RuntimeError as exc:
+            raise ServerUnavailable(f"cannot listen for gateways on {config.xds_address}: "
+                                    f"{exc}") from None
     old_umask = os.umask(0o177)
     try:
         await server.start()
@@ -141,7 +163,8 @@ async def serve(config: ServeConfig) -> None:
 
     objects.virtual = running
     api = await serve_api(state / "api.sock", Handlers(
-        objects, pipeline, dataplane, connections, supervisor, config.options))
+        objects, pipeline, dataplane, connections, supervisor, config.options,
+        (lambda: authority) if authority is not None else None))
     if config.metrics_address:
         serve_metrics(config.metrics_address, pipeline, connections)
     builder = asyncio.create_task(pipeline.run())
@@ -149,6 +172,9 @@ async def serve(config: ServeConfig) -> None:
     issuer = asyncio.create_task(certificates.run())
     if supervisor is not None:
         await supervisor.start()
+    if config.xds_address:
+        log.info("serving remote gateways on %s (mutual TLS, the xDS CA of the store)",
+                 config.xds_address)
     log.info("bastion serving: state %s, gateway %s/%s, labels %s, ports %s", state,
              config.workload.namespace, config.gateway_name,
              ",".join(f"{k}={v}" for k, v in config.workload.labels),

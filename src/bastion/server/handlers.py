@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -12,7 +13,8 @@ from bastion.dataplane.envoy.driver import EnvoyDataPlane
 from bastion.dataplane.envoy.supervisor import EnvoySupervisor
 from bastion.diag import ObjectRef
 from bastion.errors import BadRequest
-from bastion.services import analysis, gateway_objects, status
+from bastion.identity import GatewayIdentity
+from bastion.services import analysis, gateway_objects, status, xds_ca
 from bastion.services.objects import ObjectService
 from bastion.services.pipeline import Pipeline
 from bastion.translate.gatewayapi import GATEWAY_KIND
@@ -37,6 +39,8 @@ class Handlers:
     connections: Connections
     envoy: EnvoySupervisor | None
     options: Options
+    # The xDS CA, made on first use when no --xds-address made it at start.
+    xds_authority: Callable[[], xds_ca.Authority] | None = None
 
     async def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
@@ -185,3 +189,19 @@ class Handlers:
         if self.envoy is None or not self.envoy.admin_address:
             return {"ok": False, "error": "the gateway's Envoy is not running"}
         return {"ok": True, "admin": self.envoy.admin_address}
+
+    async def op_issue_gateway_certificate(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A remote gateway's client certificate, signed by the xDS CA for the key of the
+        request's CSR: the key itself never reaches the control plane."""
+        name, namespace = need(request, "name", str), need(request, "namespace", str)
+        identity = GatewayIdentity(namespace, name)
+        if GatewayIdentity.parse(identity.uri) != identity:
+            raise BadRequest(f"gateway {namespace}/{name}: not a valid name and namespace")
+        authority = (self.xds_authority or (lambda: xds_ca.ensure(self.objects.store)))()
+        days = request.get("days", 365)
+        if not isinstance(days, int):
+            raise BadRequest("field 'days' must be an int")
+        chain = xds_ca.issue_gateway(authority, need(request, "csr", str).encode(), identity,
+                                     days)
+        return {"ok": True, "certificate": chain.decode(), "ca": authority.pem.decode(),
+                "identity": identity.uri}

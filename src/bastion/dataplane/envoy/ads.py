@@ -16,6 +16,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from bastion.dataplane.envoy.cache import SnapshotCache
 from bastion.dataplane.envoy.connections import Connections
 from bastion.errors import ProtocolError
+from bastion.identity import GatewayIdentity
 from bastion.ir.workload import Workload
 from bastion.memory import release_free_memory
 
@@ -39,6 +40,26 @@ def node_group(node: base_pb2.Node) -> Workload:
     if "NAMESPACE" in fields and fields["NAMESPACE"].string_value:
         namespace = fields["NAMESPACE"].string_value
     return Workload.of(labels, namespace)
+
+
+def authorize(context: grpc.aio.ServicerContext, node: base_pb2.Node, group: Workload) -> str:
+    """Why a stream may not have what it asks for ('' if it may). A gateway that connected
+    with a client certificate (over TCP) may only be the gateway (the node's cluster) and
+    read the namespace its certificate names, as Istio lets a proxy read only its own
+    namespace's secrets. A local gateway (the Unix socket, open to the owner only) is
+    trusted."""
+    auth = context.auth_context() or {}
+    certificates = auth.get("x509_pem_cert") or []
+    if not certificates:
+        secured = b"ssl" in (auth.get("transport_security_type") or [])
+        return "a client certificate is required" if secured else ""
+    identity = GatewayIdentity.of_certificate(certificates[0])
+    if identity is None:
+        return "the client certificate names no bastion gateway identity"
+    if node.cluster != identity.name or group.namespace != identity.namespace:
+        return (f"the certificate of {identity} may not connect as gateway "
+                f"{node.cluster!r} in namespace {group.namespace!r}")
+    return ""
 
 
 class AggregatedDiscovery(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
@@ -67,6 +88,12 @@ class AggregatedDiscovery(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
                             if not item.HasField("node"):
                                 raise ProtocolError("the first ADS request must carry node")
                             conn.group = node_group(item.node)
+                            refusal = authorize(context, item.node, conn.group)
+                            if refusal:
+                                log.warning("refused a gateway stream from %s: %s",
+                                            conn.peer, refusal)
+                                await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal)
+                                return
                             watcher = asyncio.create_task(self._watch(conn.group, queue))
                         responses = conn.session.on_request(item)
                     else:

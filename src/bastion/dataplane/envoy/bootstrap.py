@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from envoy.config.bootstrap.v3 import bootstrap_pb2
+from envoy.config.core.v3 import base_pb2
 from envoy.extensions.resource_monitors.downstream_connections.v3 import (
     downstream_connections_pb2,
 )
@@ -48,11 +49,7 @@ def build_bootstrap(node_id: str, cluster: str, namespace: str, labels: dict[str
                     stats_prefixes: tuple[str, ...] = ()) -> dict[str, Any]:
     ads = {"ads": {}, "resource_api_version": "V3"}
     bootstrap: dict[str, Any] = {
-        "node": {
-            "id": node_id,
-            "cluster": cluster,
-            "metadata": {"NAMESPACE": namespace, "LABELS": labels},
-        },
+        "node": node_config(node_id, cluster, namespace, labels),
         "admin": {"address": {"socket_address": {"address": admin_address, "port_value": 0}}},
         "dynamic_resources": {
             "ads_config": {
@@ -97,3 +94,17 @@ def build_bootstrap(node_id: str, cluster: str, namespace: str, labels: dict[str
     # Fail here, not in Envoy, if a field name is wrong.
     json_format.ParseDict(bootstrap, bootstrap_pb2.Bootstrap())
     return bootstrap
+
+
+def node_proto(node_id: str, cluster: str, namespace: str, labels: dict[str, str]
+               ) -> base_pb2.Node:
+    """The node a gateway declares, as the bootstrap's `node` says it."""
+    return json_format.ParseDict(node_config(node_id, cluster, namespace, labels),
+                                 base_pb2.Node())
+
+
+def node_config(node_id: str, cluster: str, namespace: str, labels: dict[str, str]
+                ) -> dict[str, Any]:
+    """Who a gateway is (Istio's node id, its gateway name as cluster) and its group."""
+    return {"id": node_id, "cluster": cluster,
+            "metadata": {"NAMESPACE": namespace, "LABELS": labels}}

@@ -1,0 +1,123 @@
+"""`bastion gateway --control-plane`: the composition root of a gateway on another host.
+
+The agent runs Envoy and serves it ADS on a Unix socket in its own state directory, from a
+snapshot cache of one group (its own). It fills that cache from the control planes over TCP
+with mutual TLS (the relay), and from the disk cache at start, so Envoy's link never breaks:
+when a control plane goes away, or all of them, Envoy keeps its configuration and is not
+even told, and the next control plane's first whole configuration replaces it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from bastion.dataplane.envoy import diskcache
+from bastion.dataplane.envoy.ads import add_to_server as add_ads
+from bastion.dataplane.envoy.bootstrap import node_proto
+from bastion.dataplane.envoy.cache import SnapshotCache
+from bastion.dataplane.envoy.connections import Connections
+from bastion.dataplane.envoy.relay import Credentials, Relay
+from bastion.dataplane.envoy.remap import remap_ports
+from bastion.dataplane.envoy.snapshot import Snapshot
+from bastion.dataplane.envoy.supervisor import for_gateway
+from bastion.ir.workload import Workload
+from bastion.server.app import prepare_state_dir, setup_logging, until_signalled
+
+log = logging.getLogger("bastion")
+# How long the agent waits for its Envoy to accept a configuration before it stops waiting to
+# write it to disk (it is written only once accepted).
+ACCEPT_TIMEOUT_S = 60.0
+
+
+@dataclass
+class AgentConfig:
+    state_dir: Path
+    name: str
+    workload: Workload
+    control_planes: list[str]
+    credentials: Credentials
+    port_map: dict[int, int] = field(default_factory=dict)
+    disk_cache: bool = True
+    concurrency: int | None = None
+    envoy_log_level: str = "info"
+    log_level: str = "INFO"
+
+
+async def run_remote_gateway(config: AgentConfig) -> None:
+    home = config.state_dir
+    prepare_state_dir(home)
+    setup_logging(home, config.log_level, "gateway.log")
+    cache_path = home / diskcache.FILE_NAME
+    if not config.disk_cache:
+        cache_path.unlink(missing_ok=True)
+    cache = SnapshotCache()
+    connections = Connections()
+    server = grpc.aio.server()
+    add_ads(server, cache, connections)
+    xds_path = home / "xds.sock"
+    xds_path.unlink(missing_ok=True)
+    server.add_insecure_port(f"unix:{xds_path}")
+    old_umask = os.umask(0o177)
+    try:
+        await server.start()
+    finally:
+        os.umask(old_umask)
+    os.chmod(xds_path, 0o600)
+
+    generation = [0]
+    writers: set[asyncio.Task[None]] = set()
+
+    def publish(upstream: Snapshot, save: bool = True) -> None:
+        generation[0] += 1
+        local = remap_ports(upstream, config.port_map, generation[0])
+        cache.set(config.workload, local)
+        if save and config.disk_cache:
+            task = asyncio.get_running_loop().create_task(
+                _save_when_accepted(connections, local.generation, upstream, cache_path,
+                                    generation))
+            writers.add(task)
+            task.add_done_callback(writers.discard)
+
+    known = diskcache.load(cache_path) if config.disk_cache else None
+    if known is not None:
+        publish(known, save=False)
+        log.info("serving the configuration kept on disk (%s) until a control plane answers",
+                 cache_path)
+    node = node_proto(_node_id(config), config.name, config.workload.namespace,
+                      config.workload.label_map)
+    relay = Relay(config.control_planes, config.credentials, node, publish, known)
+    relaying = asyncio.create_task(relay.run())
+    supervisor = for_gateway(home, xds_path, config.workload, config.name, config.concurrency,
+                             config.envoy_log_level)
+    await supervisor.start()
+    log.info("gateway %s (group %s) started; control planes %s", config.name,
+             config.workload, ",".join(config.control_planes))
+    await until_signalled()
+    relaying.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await relaying
+    await supervisor.stop()
+    await server.stop(grace=0.5)
+    xds_path.unlink(missing_ok=True)
+
+
+def _node_id(config: AgentConfig) -> str:
+    return f"router~{config.name}.{config.workload.namespace}~{socket.gethostname()}"
+
+
+async def _save_when_accepted(connections: Connections, local_generation: int,
+                              upstream: Snapshot, path: Path, latest: list[int]) -> None:
+    """Write the configuration once Envoy accepted it (and no later one came meanwhile)."""
+    if not await connections.wait_synced(local_generation, ACCEPT_TIMEOUT_S):
+        log.warning("Envoy did not accept configuration %d in %gs; the disk keeps the previous",
+                    local_generation, ACCEPT_TIMEOUT_S)
+        return
+    if latest[0] == local_generation:
+        await asyncio.to_thread(diskcache.save, path, upstream)

@@ -1,0 +1,122 @@
+"""Remote gateways for end-to-end tests: control planes serving xDS over mutual TLS, and
+`bastion gateway --control-plane` agents, each with its own state directory and ports."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.e2e.harness import Bastion, free_port
+
+
+def control_plane(workdir: Path, ca_prefix: Path, gateway_port: int, *extra: str) -> Bastion:
+    """`bastion serve --no-envoy` serving remote gateways on a free loopback port, with the
+    xDS CA in `ca_prefix` (so that several control planes share one), its Gateways' port 443
+    on `gateway_port` (the same for every control plane, as one configuration)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    cp = Bastion(workdir, serve_args=("--no-envoy", "--xds-address", f"127.0.0.1:{port}",
+                                      "--xds-ca", str(ca_prefix), *extra))
+    cp.secure_port = gateway_port
+    cp.xds_address = f"127.0.0.1:{port}"  # type: ignore[attr-defined]
+    cp.start(wait_for_gateway=False)
+    return cp
+
+
+class Agent:
+    """One `bastion gateway --control-plane ...` and its Envoy."""
+
+    def __init__(self, workdir: Path, name: str, control_planes: list[str], certs: Path,
+                 cp_port: int, labels: tuple[str, ...] = (), extra: tuple[str, ...] = ()
+                 ) -> None:
+        self.workdir, self.name = workdir, name
+        self.state_dir = workdir / f"gateway-{name}"
+        self.port = free_port()  # where this gateway serves the control plane's `cp_port`
+        self.args = [sys.executable, "-m", "bastion", "--state-dir", str(self.state_dir),
+                     "gateway", "--control-plane", ",".join(control_planes),
+                     "--cert", str(certs / "tls.crt"), "--key", str(certs / "tls.key"),
+                     "--ca", str(certs / "ca.crt"), "--port-map", f"{cp_port}={self.port}",
+                     "--log-level", "DEBUG", *(a for label in labels for a in ("--label", label)),
+                     *extra]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = open(self.workdir / f"gateway-{self.name}.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        log.close()
+
+    @property
+    def admin(self) -> str:
+        path = self.state_dir / "envoy-admin-address"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                text = path.read_text().strip()
+                if text:
+                    return text
+            time.sleep(0.1)
+        raise TimeoutError(f"no Envoy admin address in {path}: {self.log()}")
+
+    def config_dump(self) -> dict:
+        with urllib.request.urlopen(f"http://{self.admin}/config_dump?include_eds",
+                                    timeout=10) as answer:
+            return json.loads(answer.read())
+
+    def envoy_pid(self) -> int | None:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            return int(json.loads((self.state_dir / "envoy.pid.json").read_text())["pid"])
+        return None
+
+    def log(self) -> str:
+        path = self.workdir / f"gateway-{self.name}.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL the agent and its Envoy, as a host losing power would."""
+        envoy = self.envoy_pid()
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        if envoy is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(envoy, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while Path(f"/proc/{envoy}").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        (self.state_dir / "envoy-admin-address").unlink(missing_ok=True)
+
+    def stop(self) -> None:
+        envoy = self.envoy_pid()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        if envoy is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(envoy, signal.SIGKILL)
+
+
+def wait_until(check, timeout: float = 30.0, what: str = "") -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return
+        except Exception as exc:  # retried until the deadline; the last one is reported
+            last = exc
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}: last {last!r}")

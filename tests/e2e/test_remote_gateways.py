@@ -1,0 +1,184 @@
+"""Gateways on other hosts: agents connected to two control planes over mutual TLS. Each
+gateway receives only its own Gateways and keys; a rotation reaches every replica; a control
+plane killed mid-traffic costs no request; a gateway cut off from every control plane keeps
+serving, and after a restart serves its disk cache at once, then resynchronises."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+
+from tests import certs
+from tests.e2e.harness import Bastion, free_port, handshake_serial
+from tests.e2e.loops import HandshakeLoop
+from tests.e2e.remote import Agent, control_plane, wait_until
+from tests.e2e.test_gateway_groups import dumped, gateway, routes
+from tests.manifests import tls_secret_json as secret
+
+LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
+
+
+def config(serial_a: int, serial_b: int = 22) -> str:
+    return "\n---\n".join([
+        secret("a-credential", certs.leaf("a.example.com", serial_a)),
+        secret("b-credential", certs.leaf("b.example.com", serial_b)),
+        gateway("gw-a", "istio: ingressgateway", 443, "a.example.com", "a-credential"),
+        gateway("gw-b", "app: edge", 443, "b.example.com", "b-credential"),
+        routes("a", "a.example.com", "gw-a"), routes("b", "b.example.com", "gw-b")])
+
+
+def serial(host: str, agent: Agent, cafile: Path) -> int:
+    return handshake_serial(host, agent.port, cafile)
+
+
+def ads_call(address: str, certs_dir: Path | None, ca: Path, gateway_name: str,
+             namespace: str = "istio-system") -> grpc.StatusCode | int:
+    """Open an ADS stream as `gateway_name` with the client certificate of `certs_dir` (none:
+    no certificate) and return the status it ended with, or how many listeners it received."""
+    key = chain = None
+    if certs_dir is not None:
+        key, chain = (certs_dir / "tls.key").read_bytes(), (certs_dir / "tls.crt").read_bytes()
+    credentials = grpc.ssl_channel_credentials(ca.read_bytes(), key, chain)
+    options = [("grpc.ssl_target_name_override", "xds.bastion-system.svc")]
+    with grpc.secure_channel(address, credentials, options=options) as channel:
+        request = discovery_pb2.DiscoveryRequest(type_url=LISTENER_TYPE)
+        request.node.id, request.node.cluster = f"router~{gateway_name}", gateway_name
+        request.node.metadata.update({"NAMESPACE": namespace,
+                                      "LABELS": {"istio": "ingressgateway"}})
+        done = threading.Event()
+
+        def requests():  # type: ignore[no-untyped-def]
+            yield request
+            done.wait(10)  # the stream stays open until the answer has been read
+
+        stream = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel).StreamAggregatedResources(
+            requests(), timeout=5)
+        try:
+            return len(next(stream).resources)
+        except grpc.RpcError as exc:
+            return exc.code()
+        finally:
+            done.set()
+
+
+@pytest.fixture
+def planes(tmp_path: Path):  # type: ignore[no-untyped-def]
+    ca = tmp_path / "xds-ca"
+    subprocess.run([sys.executable, "-m", "bastion", "certs", "root", "--cn", "xDS CA",
+                    "--out", str(ca)], check=True, capture_output=True)
+    started: list[Bastion] = []
+    port = free_port()
+    try:
+        for name in ("cp1", "cp2"):
+            started.append(control_plane(tmp_path / name, ca, port))
+        yield started
+    finally:
+        for cp in started:
+            cp.stop()
+
+
+def test_remote_gateways_over_mutual_tls_with_failover_and_a_disk_cache(
+        tmp_path: Path, planes: list[Bastion]) -> None:
+    cp1, cp2 = planes
+    addresses = [cp1.xds_address, cp2.xds_address]  # type: ignore[attr-defined]
+    for cp in planes:
+        cp.cli("apply", "-f", "-", input=config(11))
+    # Each gateway's certificate comes from a different control plane: one CA for both.
+    for name, cp in (("g1", cp1), ("g2", cp2), ("g3", cp1)):
+        out = cp.cli("certs", "gateway", name, "--out", str(tmp_path / "certs" / name))
+        assert f"spiffe://bastion/ns/istio-system/gateway/{name}" in out.stdout
+        assert "PRIVATE" not in out.stdout + out.stderr
+    agents = [Agent(tmp_path, "g1", addresses, tmp_path / "certs" / "g1", cp1.secure_port),
+              Agent(tmp_path, "g2", addresses[::-1], tmp_path / "certs" / "g2",
+                    cp1.secure_port),
+              Agent(tmp_path, "g3", addresses, tmp_path / "certs" / "g3", cp1.secure_port,
+                    labels=("app=edge",))]
+    cafile = tmp_path / "root.crt"
+    cafile.write_bytes(certs.ca("root1")[0].cert)
+    g1, g2, g3 = agents
+    try:
+        for agent in agents:
+            agent.start()
+        for agent in (g1, g2):
+            wait_until(lambda a=agent: serial("a.example.com", a, cafile) == 11, 60,
+                       f"{agent.name} to serve a.example.com: {agent.log()}")
+        wait_until(lambda: serial("b.example.com", g3, cafile) == 22, 60, "g3 serves b")
+
+        # Only what selects it, and never another group's key.
+        one, three = g1.config_dump(), g3.config_dump()
+        assert dumped(one, "secrets") == ["kubernetes://a-credential"]
+        assert dumped(three, "secrets") == ["kubernetes://b-credential"]
+        assert "b.example.com" not in json.dumps(one)
+        assert "a-credential" not in json.dumps(three)
+
+        # A rotation applied to the control planes reaches every replica.
+        for cp in planes:
+            cp.cli("apply", "-f", "-", input=config(12))
+        for agent in (g1, g2):
+            wait_until(lambda a=agent: serial("a.example.com", a, cafile) == 12, 30,
+                       f"{agent.name} to rotate")
+
+        # The first control plane killed during traffic: not one handshake fails, and g1 now
+        # follows the second (a rotation applied there alone reaches it).
+        loop = HandshakeLoop("a.example.com", g1.port, cafile, max_seconds=20)
+        loop.start()
+        time.sleep(1)
+        cp1.kill_control_plane()
+        cp2.cli("apply", "-f", "-", input=config(13))
+        wait_until(lambda: serial("a.example.com", g1, cafile) == 13, 30,
+                   f"g1 to fail over to cp2: {g1.log()}")
+        time.sleep(1)
+        tally = loop.finish()
+        assert tally.errors == [] and tally.ok > 10, tally.errors[:3]
+        assert set(tally.serials) <= {12, 13}
+
+        # Cut off from every control plane: g1 keeps serving what it holds ...
+        cp2.kill_control_plane()
+        assert serial("a.example.com", g1, cafile) == 13
+        # ... and, killed with its Envoy and started again, serves its disk cache at once.
+        cache = g1.state_dir / "last-config.json"
+        assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+        assert stat.S_IMODE(g1.state_dir.stat().st_mode) == 0o700
+        g1.kill()
+        g1.start()
+        wait_until(lambda: serial("a.example.com", g1, cafile) == 13, 30,
+                   f"g1 to serve from its disk cache: {g1.log()}")
+        # The link comes back: the gateway resynchronises with what changed meanwhile.
+        cp2.start(wait_for_gateway=False)
+        cp2.cli("apply", "-f", "-", input=config(14))
+        wait_until(lambda: serial("a.example.com", g1, cafile) == 14, 60,
+                   f"g1 to resynchronise: {g1.log()}")
+    finally:
+        for agent in agents:
+            agent.stop()
+
+
+def test_an_unauthenticated_or_impersonating_client_receives_nothing(
+        tmp_path: Path, planes: list[Bastion]) -> None:
+    cp1 = planes[0]
+    address = cp1.xds_address  # type: ignore[attr-defined]
+    cp1.cli("apply", "-f", "-", input=config(11))
+    own = tmp_path / "certs" / "g1"
+    cp1.cli("certs", "gateway", "g1", "--out", str(own))
+    ca = own / "ca.crt"
+    assert ads_call(address, own, ca, "g1") == 1  # the certificate's own gateway: served
+    assert ads_call(address, None, ca, "g1") == grpc.StatusCode.UNAVAILABLE  # no certificate
+    assert ads_call(address, own, ca, "g2") == grpc.StatusCode.PERMISSION_DENIED
+    assert ads_call(address, own, ca, "g1", "other") == grpc.StatusCode.PERMISSION_DENIED
+    # A certificate from another CA is refused in the handshake.
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    pair = certs.leaf("g1", 5, root="elsewhere")
+    (stranger / "tls.crt").write_bytes(pair.cert)
+    (stranger / "tls.key").write_bytes(pair.key)
+    assert ads_call(address, stranger, ca, "g1") == grpc.StatusCode.UNAVAILABLE
+    assert "refused a gateway stream" in cp1.serve_log()

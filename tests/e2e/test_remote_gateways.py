@@ -70,6 +70,27 @@ def ads_call(address: str, certs_dir: Path | None, ca: Path, gateway_name: str,
             done.set()
 
 
+def resumed(first: Agent, second: Agent, workdir: Path, cafile: Path) -> list[str]:
+    """For TLS 1.2 and 1.3: a session begun on `first` (its ticket saved with -sess_out) and
+    offered to `second` (-sess_in): whether `second` resumed it ("Reused") or not ("New")."""
+    outcomes = []
+    for version in ("-tls1_2", "-tls1_3"):
+        session = workdir / f"session{version}.pem"
+        session.unlink(missing_ok=True)
+        for agent, flag in ((first, "-sess_out"), (second, "-sess_in")):
+            # A request, and a moment before closing: TLS 1.3's tickets come after the
+            # handshake, and s_client reads them with the answer.
+            shown = subprocess.run(
+                "(printf 'GET / HTTP/1.1\\r\\nHost: a.example.com\\r\\n\\r\\n'; sleep 0.5) | "
+                f"openssl s_client -connect 127.0.0.1:{agent.port} -alpn http/1.1 "
+                f"-servername a.example.com -CAfile {cafile} {version} {flag} {session}",
+                shell=True, capture_output=True, text=True, timeout=20)
+        line = next((x for x in shown.stdout.splitlines()
+                     if x.startswith(("New,", "Reused,"))), "no session: " + shown.stderr[-300:])
+        outcomes.append(line.split(",")[0] if line.startswith(("New", "Reused")) else line)
+    return outcomes
+
+
 @pytest.fixture
 def planes(tmp_path: Path):  # type: ignore[no-untyped-def]
     ca = tmp_path / "xds-ca"
@@ -92,14 +113,15 @@ def test_remote_gateways_over_mutual_tls_with_failover_and_a_disk_cache(
     addresses = [cp1.xds_address, cp2.xds_address]  # type: ignore[attr-defined]
     for cp in planes:
         cp.cli("apply", "-f", "-", input=config(11))
-    # Each gateway's certificate comes from a different control plane: one CA for both.
+    # The gateways' certificates come from either control plane: one CA for both. (Each
+    # control plane here has a store of its own, so both are given the same objects, and
+    # their session-ticket keys differ: the gateways start on the first.)
     for name, cp in (("g1", cp1), ("g2", cp2), ("g3", cp1)):
         out = cp.cli("certs", "gateway", name, "--out", str(tmp_path / "certs" / name))
         assert f"spiffe://bastion/ns/istio-system/gateway/{name}" in out.stdout
         assert "PRIVATE" not in out.stdout + out.stderr
     agents = [Agent(tmp_path, "g1", addresses, tmp_path / "certs" / "g1", cp1.secure_port),
-              Agent(tmp_path, "g2", addresses[::-1], tmp_path / "certs" / "g2",
-                    cp1.secure_port),
+              Agent(tmp_path, "g2", addresses, tmp_path / "certs" / "g2", cp1.secure_port),
               Agent(tmp_path, "g3", addresses, tmp_path / "certs" / "g3", cp1.secure_port,
                     labels=("app=edge",))]
     cafile = tmp_path / "root.crt"
@@ -115,10 +137,16 @@ def test_remote_gateways_over_mutual_tls_with_failover_and_a_disk_cache(
 
         # Only what selects it, and never another group's key.
         one, three = g1.config_dump(), g3.config_dump()
-        assert dumped(one, "secrets") == ["kubernetes://a-credential"]
-        assert dumped(three, "secrets") == ["kubernetes://b-credential"]
+        # (and the group's own session-ticket keys)
+        assert dumped(one, "secrets") == ["bastion:session-ticket-keys",
+                                          "kubernetes://a-credential"]
+        assert dumped(three, "secrets") == ["bastion:session-ticket-keys",
+                                            "kubernetes://b-credential"]
         assert "b.example.com" not in json.dumps(one)
         assert "a-credential" not in json.dumps(three)
+
+        # A TLS session begun on one replica resumes on the other: shared ticket keys.
+        assert resumed(g1, g2, tmp_path, cafile) == ["Reused", "Reused"]
 
         # A rotation applied to the control planes reaches every replica.
         for cp in planes:
@@ -182,3 +210,31 @@ def test_an_unauthenticated_or_impersonating_client_receives_nothing(
     (stranger / "tls.key").write_bytes(pair.key)
     assert ads_call(address, stranger, ca, "g1") == grpc.StatusCode.UNAVAILABLE
     assert "refused a gateway stream" in cp1.serve_log()
+
+
+def test_without_shared_ticket_keys_a_session_does_not_resume_on_another_replica(
+        tmp_path: Path) -> None:
+    """The control: each Envoy with keys of its own (rotation 0) refuses the other's ticket."""
+    ca = tmp_path / "xds-ca"
+    subprocess.run([sys.executable, "-m", "bastion", "certs", "root", "--out", str(ca)],
+                   check=True, capture_output=True)
+    cp = control_plane(tmp_path / "cp", ca, free_port(), "--ticket-key-rotation", "0")
+    cafile = tmp_path / "root.crt"
+    cafile.write_bytes(certs.ca("root1")[0].cert)
+    agents = []
+    try:
+        cp.cli("apply", "-f", "-", input=config(11))
+        for name in ("r1", "r2"):
+            cp.cli("certs", "gateway", name, "--out", str(tmp_path / name))
+            agents.append(Agent(tmp_path, name, [cp.xds_address],  # type: ignore[attr-defined]
+                                tmp_path / name, cp.secure_port))
+            agents[-1].start()
+        for agent in agents:
+            wait_until(lambda a=agent: serial("a.example.com", a, cafile) == 11, 60,
+                       f"{agent.name} to serve")
+        assert resumed(agents[0], agents[1], tmp_path, cafile) == ["New", "New"]
+        assert resumed(agents[0], agents[0], tmp_path, cafile) == ["Reused", "Reused"]
+    finally:
+        for agent in agents:
+            agent.stop()
+        cp.stop()

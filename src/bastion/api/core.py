@@ -22,7 +22,8 @@ class CoreObject:
 
 
 # The entries a gateway reads a private key from (Istio's two formats).
-PRIVATE_KEY_ENTRIES = frozenset({"tls.key", "key"})
+# Entries holding key material (a session-ticket key set is one: it decrypts sessions).
+PRIVATE_KEY_ENTRIES = frozenset({"tls.key", "key", "ticket.keys"})
 
 
 @lenient

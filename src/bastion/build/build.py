@@ -12,7 +12,7 @@ reusing (through the memo) whatever did not change. Each gateway's result says w
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from types import MappingProxyType
 
@@ -33,7 +33,11 @@ from bastion.translate.istio import (
 from bastion.translate.istio.credentials import CA_SUFFIX, SecretLookup
 from bastion.translate.istio.files import FILE_GROUP
 from bastion.translate.istio.resources import READ_TYPES
+from bastion.translate.istio.tickets import NAME as TICKET_NAME
+from bastion.translate.istio.tickets import NAMESPACE as TICKET_NAMESPACE
+from bastion.translate.istio.tickets import ticket_keys
 
+TICKET_KEY = StoreKey("", "Secret", TICKET_NAMESPACE, TICKET_NAME)
 READ_KINDS = frozenset({(FILE_GROUP, "File")} | {k for k, t in MODELS.items() if t in READ_TYPES})
 
 
@@ -118,7 +122,10 @@ def _incremental(before: GatewayBuild, inputs: Inputs, changed: Collection[Store
         # granted by a ReferenceGrant).
         names = {f"{k.namespace}/{k.name}" for k in changed}  # as Gateway API listeners name
         names |= {k.name for k in changed if k.namespace == workload.namespace}
-        return _secrets_changed(before, inputs, names)
+        result = _secrets_changed(before, inputs, names)
+        if result is not None and TICKET_KEY in changed:
+            return _tickets_changed(result, inputs)
+        return result
     if all(k.kind == "VirtualService" for k in changed):
         return _routes_changed(before, inputs, {(k.namespace, k.name) for k in changed},
                                options, memo)
@@ -148,6 +155,22 @@ def _secrets_changed(before: GatewayBuild, inputs: Inputs, names: set[str]
                        if old.credential(n) != new.credential(n)
                        or old.ca_credential(n) != new.ca_credential(n))
     return GatewayBuild(workload, result, Delta(credentials=differ))
+
+
+def _tickets_changed(current: GatewayBuild, inputs: Inputs) -> GatewayBuild | None:
+    """The session-ticket keys rotated: one credential replaced. Keys that appear or go
+    change every TLS server (whether it seals tickets with them): a full translation."""
+    config = current.ir.config
+    keys = ticket_keys(inputs.resources.secrets, current.workload)
+    before = config.ticket_keys
+    if (before is None) != (keys is None):
+        return None
+    if before is None or keys is None or keys == before:
+        return current
+    ir = replace(current.ir, config=replace(config, ticket_keys=keys))
+    delta = current.delta or Delta()
+    return GatewayBuild(current.workload, ir,
+                        replace(delta, credentials=delta.credentials | {keys.name}))
 
 
 def naming_key(key: ServerKey) -> tuple[str, int, str, str, str]:

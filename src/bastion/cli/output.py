@@ -11,10 +11,9 @@ from typing import Any
 import yaml
 
 from bastion.api import kinds
+from bastion.api.core import PRIVATE_KEY_ENTRIES
 from bastion.errors import InputError
 from bastion.private import REDACTED
-
-PRIVATE_KEY_NAMES = {"tls.key", "key"}
 
 
 def redact(body: dict[str, Any]) -> dict[str, Any]:
@@ -27,7 +26,7 @@ def redact(body: dict[str, Any]) -> dict[str, Any]:
             decoded = base64.b64decode(value or "")
         except (binascii.Error, ValueError):
             decoded = b""
-        data[key] = REDACTED if key in PRIVATE_KEY_NAMES or b"PRIVATE KEY" in decoded else value
+        data[key] = REDACTED if key in PRIVATE_KEY_ENTRIES or b"PRIVATE KEY" in decoded else value
     return {**body, "data": data}
 
 

@@ -80,6 +80,11 @@ def _labels(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
               help="Store the CA in PREFIX.crt / PREFIX.key as the xDS CA when the store "
                    "has none yet (like Istio's plug-in CA); by default the first control "
                    "plane makes one.")
+@click.option("--ticket-key-rotation", default=3600.0, show_default=True, metavar="SECONDS",
+              type=click.FloatRange(0),
+              help="Rotate the TLS session-ticket keys every gateway of a group shares (so a "
+                   "client resumes its session on any replica) this often, keeping the two "
+                   "before; 0: make none (each Envoy keeps its own).")
 @click.option("--log-level", default="INFO", show_default=True)
 @click.option("--envoy-log-level", default="info", show_default=True)
 @click.option("--envoy-stats-prefix", "stats_prefixes", multiple=True, metavar="PREFIX",
@@ -92,7 +97,8 @@ def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
                   no_envoy: bool, concurrency: int | None, debounce: float,
                   secret_grace: float | None, cert_dirs: tuple[str, ...], http3: bool,
                   run_workloads: bool, metrics_address: str, certificate_backoff: float,
-                  xds_address: str, xds_ca_prefix: str | None, log_level: str,
+                  xds_address: str, xds_ca_prefix: str | None,
+                  ticket_key_rotation: float, log_level: str,
                   envoy_log_level: str, stats_prefixes: tuple[str, ...]) -> None:
     """Run the control plane, its local API, its ADS server and the Envoy gateway."""
     # Imported here so that every other command starts without loading gRPC and the protos.
@@ -110,7 +116,8 @@ def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
         log_level=log_level.upper(), envoy_stats_prefixes=stats_prefixes,
         run_workloads=run_workloads, metrics_address=metrics_address,
         certificate_backoff_s=certificate_backoff, xds_address=xds_address,
-        xds_ca=_plugged_ca(xds_ca_prefix) if xds_ca_prefix else None)
+        xds_ca=_plugged_ca(xds_ca_prefix) if xds_ca_prefix else None,
+        ticket_rotation_s=ticket_key_rotation)
     try:
         asyncio.run(serve(config))
     except BastionError as exc:

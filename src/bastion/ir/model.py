@@ -205,6 +205,18 @@ class TlsPolicy:
     verify_spki: tuple[str, ...] = ()
     verify_hash: tuple[str, ...] = ()
     skip_verify: bool = False
+    # The group's shared session-ticket keys (their credential name), so a client resumes its
+    # session on any replica; None: each gateway process makes its own.
+    ticket_keys: str | None = None
+
+
+@dataclass(frozen=True)
+class TicketKeys:
+    """The keys TLS session tickets are sealed with, the same on every gateway of a group:
+    the first seals, every one opens (the ones before a rotation still open older tickets)."""
+
+    name: str
+    keys: tuple[PrivateBytes, ...] = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -378,6 +390,7 @@ class GatewayConfig:
     backends: tuple[Backend, ...] = ()
     tls_credentials: tuple[TlsCredential, ...] = ()
     ca_credentials: tuple[CaCredential, ...] = ()
+    ticket_keys: TicketKeys | None = None
 
     def credential(self, name: str) -> TlsCredential | None:
         return _find(self.tls_credentials, name)

@@ -33,6 +33,8 @@ from bastion.services.gateway_objects import GatewayFacts, deployment, pod, serv
 from bastion.services.metrics import serve_metrics
 from bastion.services.objects import ObjectService
 from bastion.services.pipeline import DEFAULT_SECRET_GRACE_S, Pipeline, PipelineConfig
+from bastion.services.session_tickets import DEFAULT_INTERVAL_S as DEFAULT_TICKET_ROTATION_S
+from bastion.services.session_tickets import TicketKeyRotator
 from bastion.services.workloads.controller import WorkloadController
 from bastion.store import Store
 from bastion.store.keys import StoreKey
@@ -66,6 +68,7 @@ class ServeConfig:
     certificate_backoff_s: float = 300.0  # the first retry of a failed issuance
     xds_address: str = ""  # HOST:PORT for remote gateways (mutual TLS); "": none
     xds_ca: tuple[bytes, PrivateBytes] | None = None  # an operator's CA to store, if none is
+    ticket_rotation_s: float = DEFAULT_TICKET_ROTATION_S  # 0: no shared session-ticket keys
 
 
 def prepare_state_dir(path: Path) -> None:
@@ -170,6 +173,10 @@ async def serve(config: ServeConfig) -> None:
     builder = asyncio.create_task(pipeline.run())
     runner = asyncio.create_task(workloads.run()) if workloads is not None else None
     issuer = asyncio.create_task(certificates.run())
+    rotator = None
+    if config.ticket_rotation_s > 0:
+        rotator = asyncio.create_task(
+            TicketKeyRotator(store, config.ticket_rotation_s).run())
     if supervisor is not None:
         await supervisor.start()
     if config.xds_address:
@@ -183,7 +190,7 @@ async def serve(config: ServeConfig) -> None:
     await until_signalled()
     log.info("shutting down")
     api.close()
-    for task in (builder, runner, issuer):
+    for task in (builder, runner, issuer, rotator):
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -24,7 +24,11 @@ from bastion.dataplane.envoy.cluster import build_cluster, build_load_assignment
 from bastion.dataplane.envoy.listener import listener_groups, route_filters, shared_servers
 from bastion.dataplane.envoy.resources import CLUSTER, ENDPOINT, ROUTE, SECRET, to_xds
 from bastion.dataplane.envoy.route import build_route_configuration
-from bastion.dataplane.envoy.secret import build_ca_secret, build_tls_secret
+from bastion.dataplane.envoy.secret import (
+    build_ca_secret,
+    build_ticket_keys_secret,
+    build_tls_secret,
+)
 from bastion.dataplane.envoy.snapshot import (
     Lingering,
     Snapshot,
@@ -70,6 +74,8 @@ def render(previous: Snapshot | None, gateway: GatewayBuild, generation: int,
                 updates[naming.secret(name)] = build_tls_secret(tls, now)
             elif ca is not None:
                 updates[naming.secret(name)] = build_ca_secret(ca)
+            elif config.ticket_keys is not None and config.ticket_keys.name == name:
+                updates[naming.secret(name)] = build_ticket_keys_secret(config.ticket_keys)
             else:
                 removed.append(naming.secret(name))
         snapshot = snapshot.with_resources(SECRET, updates, generation, removed)

@@ -180,6 +180,8 @@ def _quic_chain(group: tuple[Server, ...]) -> listener_components_pb2.FilterChai
     if names:
         chain.filter_chain_match.server_names.extend(names)
     tls = downstream_tls_context(server.tls)
+    # Shared ticket keys are for TCP TLS; QUIC's resumption is kept per process.
+    tls.ClearField("session_ticket_keys_sds_secret_config")
     del tls.common_tls_context.alpn_protocols[:]
     tls.common_tls_context.alpn_protocols.append("h3")
     chain.transport_socket.name = "envoy.transport_sockets.quic"
@@ -321,10 +323,14 @@ def downstream_tls_context(policy: TlsPolicy) -> tls_pb2.DownstreamTlsContext:
                 default_validation_context=default,
                 validation_context_sds_secret_config=sds_secret_config(naming.secret(policy.ca)),
             ))
-    return tls_pb2.DownstreamTlsContext(
+    context = tls_pb2.DownstreamTlsContext(
         common_tls_context=common,
         require_client_certificate=_bool(policy.mode == TlsMode.MUTUAL),
     )
+    if policy.ticket_keys:
+        context.session_ticket_keys_sds_secret_config.CopyFrom(
+            sds_secret_config(naming.secret(policy.ticket_keys)))
+    return context
 
 
 def _bool(value: bool) -> wrappers_pb2.BoolValue:

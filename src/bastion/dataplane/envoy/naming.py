@@ -29,8 +29,8 @@ def cluster(ref: BackendRef) -> str:
 def secret(credential: str) -> str:
     """SDS resource name of a credential (`kubernetes://httpbin-credential`, and for CAs
     `kubernetes://httpbin-credential-cacert`); file-based ones keep their own names, as Istio's
-    (`file-cert:CERT~KEY`, `file-root:CA`)."""
-    if credential.startswith("file-"):
+    (`file-cert:CERT~KEY`, `file-root:CA`), and so do bastion's own (`bastion:...`)."""
+    if credential.startswith(("file-", "bastion:")):
         return credential
     return SDS_PREFIX + credential
 

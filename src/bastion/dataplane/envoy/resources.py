@@ -17,6 +17,7 @@ from bastion.dataplane.envoy.listener import (
 from bastion.dataplane.envoy.route import build_route_configuration
 from bastion.dataplane.envoy.secret import (
     build_ca_secret,
+    build_ticket_keys_secret,
     build_tls_secret,
     staple_fresh,
 )
@@ -77,5 +78,8 @@ def to_xds(config: GatewayConfig, memo: Memo | None = None, now: str | None = No
         out[SECRET][secret.name] = secret
     for ca in config.ca_credentials:
         secret = memo.get(("sds", id(ca)), partial(build_ca_secret, ca), pins=ca)
+        out[SECRET][secret.name] = secret
+    if config.ticket_keys is not None:
+        secret = build_ticket_keys_secret(config.ticket_keys)
         out[SECRET][secret.name] = secret
     return XdsResources(out)

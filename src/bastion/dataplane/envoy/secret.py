@@ -6,7 +6,7 @@ from envoy.config.core.v3 import base_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2
 
 from bastion.dataplane.envoy import naming
-from bastion.ir.model import CaCredential, TlsCredential
+from bastion.ir.model import CaCredential, TicketKeys, TlsCredential
 
 
 def staple_fresh(credential: TlsCredential, now: str) -> bool:
@@ -32,3 +32,9 @@ def build_ca_secret(credential: CaCredential) -> secret_pb2.Secret:
     if credential.crl:
         context.crl.inline_bytes = credential.crl
     return secret_pb2.Secret(name=naming.secret(credential.name), validation_context=context)
+
+
+def build_ticket_keys_secret(keys: TicketKeys) -> secret_pb2.Secret:
+    return secret_pb2.Secret(name=naming.secret(keys.name), session_ticket_keys=(
+        common_pb2.TlsSessionTicketKeys(keys=[base_pb2.DataSource(inline_bytes=k.reveal())
+                                           for k in keys.keys])))

@@ -182,6 +182,8 @@ def listener_references(listener: listener_pb2.Listener) -> Iterator[tuple[str, 
             context = _downstream_context(chain.transport_socket.typed_config)
             if context is not None:
                 yield from _common_references(context.common_tls_context)
+                if context.HasField("session_ticket_keys_sds_secret_config"):
+                    yield SECRET, context.session_ticket_keys_sds_secret_config.name
 
 
 def _common_references(common: tls_pb2.CommonTlsContext) -> Iterator[tuple[str, str]]:

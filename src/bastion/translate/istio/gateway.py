@@ -24,6 +24,7 @@ from bastion.ir.model import (
     Route,
     Server,
     ServerKey,
+    TicketKeys,
     TlsCredential,
     TlsMode,
     TlsPolicy,
@@ -40,6 +41,7 @@ from bastion.translate.istio import backends, challenges, credentials, files, ho
 from bastion.translate.istio.refs import bindable_hosts, gateway_refs
 from bastion.translate.istio.resources import Options, Resources, Workload
 from bastion.translate.istio.routes import RouteBuilder, binds, is_catch_all
+from bastion.translate.istio.tickets import ticket_keys
 
 C = TypeVar("C", TlsCredential, CaCredential)
 MISDIRECTED_LIMIT = 64
@@ -137,6 +139,10 @@ class _Translation:
     # VirtualServices naming each Gateway, oldest first, filled as Gateways are translated.
     _vs_index: dict[tuple[str, str], list[istio.VirtualService]] = field(default_factory=dict)
     _dest_index: dict[str, list[tuple[ObjectRef, str, str]]] | None = None
+    tickets: TicketKeys | None = None
+
+    def __post_init__(self) -> None:
+        self.tickets = ticket_keys(self.res.secrets, self.workload)
 
     def problem(self, entry: _Entry, field_path: str, code: str, message: str,
                 severity: Severity = Severity.ERROR) -> None:
@@ -180,6 +186,10 @@ class _Translation:
                 used, key=lambda r: (r.host, r.port, r.subset))) if b is not None),
             tls_credentials=tuple(sorted(self.tls_credentials.values(), key=lambda c: c.name)),
             ca_credentials=tuple(sorted(self.ca_credentials.values(), key=lambda c: c.name)),
+            # Only where a server seals tickets with them: nothing unreferenced is sent.
+            ticket_keys=self.tickets if any(
+                s.tls is not None and s.tls.ticket_keys for listener in listeners
+                for s in listener.servers) else None,
         )
 
     def _selected_gateways(self) -> list[istio.Gateway]:
@@ -466,6 +476,7 @@ class _Translation:
             verify_spki=tuple(tls.verify_certificate_spki),
             verify_hash=tuple(tls.verify_certificate_hash),
             skip_verify=bool(tls.insecure_skip_verify),
+            ticket_keys=self.tickets.name if self.tickets is not None else None,
         )
 
     def _policy_credentials(self, entry: _Entry, tls: istio.ServerTLSSettings, at: str

@@ -211,10 +211,10 @@ def test_odd_certificate_extensions_are_served() -> None:
 
 
 def test_duplicate_names_in_one_apply_keep_the_last(tmp_path: Path) -> None:
-    from bastion.store import Store
+    from bastion.store import SqliteStore
     from bastion.store.keys import StoreKey
 
-    store = Store(tmp_path / "s.db")
+    store = SqliteStore(tmp_path / "s.db")
     key = StoreKey("", "ConfigMap", "default", "dup")
     first = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dup"},
              "data": {"v": "1"}}

@@ -36,7 +36,7 @@ from bastion.services.pipeline import DEFAULT_SECRET_GRACE_S, Pipeline, Pipeline
 from bastion.services.session_tickets import DEFAULT_INTERVAL_S as DEFAULT_TICKET_ROTATION_S
 from bastion.services.session_tickets import TicketKeyRotator
 from bastion.services.workloads.controller import WorkloadController
-from bastion.store import Store
+from bastion.store import SqliteStore
 from bastion.store.keys import StoreKey
 from bastion.translate.istio import Options, Workload
 
@@ -92,7 +92,7 @@ async def serve(config: ServeConfig) -> None:
     state = config.state_dir
     prepare_state_dir(state)
     setup_logging(state, config.log_level)
-    store = Store(state / "store.db")
+    store = SqliteStore(state / "store.db")
     cache = SnapshotCache()
     connections = Connections()
     # Clusters stay a little longer than Envoy drains the connections that may use them.

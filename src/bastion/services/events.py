@@ -9,7 +9,7 @@ import hashlib
 from typing import Any
 
 from bastion.clock import utc_now
-from bastion.store import Store
+from bastion.store import ObjectStore
 from bastion.store.keys import StoreKey
 
 PER_OBJECT = 20
@@ -18,7 +18,7 @@ NORMAL, WARNING = "Normal", "Warning"
 
 
 class Events:
-    def __init__(self, store: Store, component: str) -> None:
+    def __init__(self, store: ObjectStore, component: str) -> None:
         self.store, self.component = store, component
 
     def record(self, involved: dict[str, Any], kind: str, reason: str, message: str) -> None:

@@ -16,7 +16,7 @@ from bastion.managed import MANAGED_ANNOTATION
 from bastion.private import PrivateBytes
 from bastion.services.events import Events
 from bastion.services.pipeline import Pipeline
-from bastion.store import ApplyOutcome, Store
+from bastion.store import ApplyOutcome, ObjectStore
 from bastion.store.keys import StoreKey
 from bastion.translate.istio.credentials import check_pair
 from bastion.translate.istio.files import confinement_problems
@@ -38,7 +38,7 @@ READ_ONLY = ("is made by bastion from the running gateway and cannot be changed:
 
 
 class ObjectService:
-    def __init__(self, store: Store, pipeline: Pipeline,
+    def __init__(self, store: ObjectStore, pipeline: Pipeline,
                  virtual: Callable[[], list[dict[str, Any]]] | None = None) -> None:
         self.store = store
         self.pipeline = pipeline

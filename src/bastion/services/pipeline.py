@@ -26,7 +26,7 @@ from bastion.diag import Diagnostic, ObjectRef, Severity
 from bastion.ir.workload import Workload
 from bastion.memory import release_free_memory
 from bastion.services.files import FileWatcher
-from bastion.store import Change, Store, StoredObject
+from bastion.store import Change, ObjectStore, StoredObject
 from bastion.store.keys import StoreKey
 from bastion.translate.istio import Options
 
@@ -51,7 +51,7 @@ class PipelineConfig:
 
 
 class Pipeline:
-    def __init__(self, store: Store, dataplane: DataPlane, config: PipelineConfig) -> None:
+    def __init__(self, store: ObjectStore, dataplane: DataPlane, config: PipelineConfig) -> None:
         self.store = store
         self.dataplane = dataplane
         self.config = config

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from bastion.api.base import validate
 from bastion.api.core import Secret
-from bastion.store import Store
+from bastion.store import ObjectStore
 from bastion.store.keys import StoreKey
 from bastion.translate.istio.tickets import ENTRY, MASTER_BYTES, NAME, NAMESPACE
 
@@ -29,7 +29,7 @@ KEEP = 3  # the sealing key and the two before it
 
 
 class TicketKeyRotator:
-    def __init__(self, store: Store, interval_s: float = DEFAULT_INTERVAL_S, keep: int = KEEP,
+    def __init__(self, store: ObjectStore, interval_s: float = DEFAULT_INTERVAL_S, keep: int = KEEP,
                  clock: Callable[[], float] = time.time) -> None:
         self.store, self.interval_s, self.keep, self.clock = store, interval_s, keep, clock
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from bastion.dataplane import DataPlane
 from bastion.services.pipeline import Pipeline
-from bastion.store import Store
+from bastion.store import ObjectStore
 
 
-def gather(store: Store, pipeline: Pipeline, dataplane: DataPlane,
+def gather(store: ObjectStore, pipeline: Pipeline, dataplane: DataPlane,
            gateways: list[dict[str, Any]], envoy: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "revision": store.revision,

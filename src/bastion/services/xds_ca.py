@@ -20,7 +20,7 @@ from bastion.errors import BadRequest, InputError
 from bastion.identity import CONTROL_PLANE_NAME, GatewayIdentity
 from bastion.private import PrivateBytes
 from bastion.services.certificates.material import read
-from bastion.store import Store
+from bastion.store import ObjectStore
 from bastion.store.keys import StoreKey
 
 NAMESPACE = "bastion-system"
@@ -52,7 +52,7 @@ def _secret(certificate: x509.Certificate, key: PrivateBytes) -> dict[str, objec
             "data": {k: base64.b64encode(v).decode() for k, v in data.items()}}
 
 
-def ensure(store: Store, plugged: tuple[bytes, PrivateBytes] | None = None) -> Authority:
+def ensure(store: ObjectStore, plugged: tuple[bytes, PrivateBytes] | None = None) -> Authority:
     """The store's xDS CA, made (or, with `plugged`, the operator's CA stored) if there is
     none; a CA already stored is kept, so every control plane of a store agrees."""
     held = read(stored.body) if (stored := store.get(CA_KEY)) is not None else None
@@ -68,7 +68,8 @@ def ensure(store: Store, plugged: tuple[bytes, PrivateBytes] | None = None) -> A
                 not_after=start + dt.timedelta(days=CA_DAYS), is_ca=True, usages=()),
                 key.public_key(), None, key)
             key_pem = pki.key_pem(key, "PKCS8")
-        store.apply([(CA_KEY, _secret(certificate, key_pem))])
+        # Created only if absent: of control planes starting together, one CA wins.
+        store.create(CA_KEY, _secret(certificate, key_pem))
         held = read(store.get(CA_KEY).body)  # type: ignore[union-attr]
         if held is None:
             raise InputError(f"{CA_KEY.ref}: the xDS CA stored cannot be read back")

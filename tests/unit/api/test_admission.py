@@ -166,7 +166,7 @@ def test_remembered_model_equals_admitting_the_stored_object(tmp_path) -> None: 
 
     from bastion.services.objects import ObjectService
     from bastion.services.pipeline import Pipeline, PipelineConfig
-    from bastion.store import Store
+    from bastion.store import SqliteStore
 
     class NoDataPlane:
         def publish(self, build):  # type: ignore[no-untyped-def]
@@ -179,7 +179,7 @@ def test_remembered_model_equals_admitting_the_stored_object(tmp_path) -> None: 
             return {}
 
     async def scenario() -> None:
-        store = Store(tmp_path / "s.db")
+        store = SqliteStore(tmp_path / "s.db")
         pipeline = Pipeline(store, NoDataPlane(), PipelineConfig())
         ObjectService(store, pipeline).apply([gateway(), {
             "apiVersion": "v1", "kind": "Secret",

@@ -13,7 +13,7 @@ from typing import Any
 from bastion.build import Build
 from bastion.ir.workload import Workload
 from bastion.services.pipeline import Pipeline, PipelineConfig
-from bastion.store import Store
+from bastion.store import SqliteStore
 from tests.unit.build.test_build import gateway, secret
 
 DEFAULT = Workload()
@@ -47,7 +47,7 @@ async def settle() -> None:
 
 def run(tmp_path: Path, grace: float, scenario: Any) -> None:
     async def main() -> None:
-        store = Store(tmp_path / "s.db")
+        store = SqliteStore(tmp_path / "s.db")
         dataplane = RecordingDataPlane()
         pipeline = Pipeline(store, dataplane, PipelineConfig(debounce_s=0.01,
                                                              secret_grace_s=grace))

@@ -10,20 +10,20 @@ from bastion.build import build
 from bastion.dataplane.envoy.driver import render_checked
 from bastion.dataplane.envoy.resources import SECRET
 from bastion.services.session_tickets import KEEP, KEY, TicketKeyRotator
-from bastion.store import Store
+from bastion.store import SqliteStore
 from bastion.translate.istio import Options
 from bastion.translate.istio.tickets import ticket_keys
 from tests.unit.build.test_build import DEFAULT, EDGE, put, world
 
 
-def secrets_of(store: Store) -> dict:
+def secrets_of(store: SqliteStore) -> dict:
     verdict = admit(store.get(KEY).body, "default")  # type: ignore[union-attr]
     return {("bastion-system", "bastion-session-ticket-keys"): verdict.model}
 
 
 def test_rotation_puts_a_new_key_first_and_keeps_the_previous(tmp_path: Path) -> None:
     now = [1_000_000.0]
-    store = Store(tmp_path / "s.db")
+    store = SqliteStore(tmp_path / "s.db")
     rotator = TicketKeyRotator(store, interval_s=3600, clock=lambda: now[0])
     assert rotator.rotate_if_due()  # none yet: made at once
     first = ticket_keys(secrets_of(store), DEFAULT)
@@ -41,7 +41,7 @@ def test_rotation_puts_a_new_key_first_and_keeps_the_previous(tmp_path: Path) ->
 
 
 def test_each_group_derives_its_own_keys(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+    store = SqliteStore(tmp_path / "s.db")
     TicketKeyRotator(store).rotate_if_due()
     secrets = secrets_of(store)
     mine, again = ticket_keys(secrets, DEFAULT), ticket_keys(secrets, DEFAULT)
@@ -52,7 +52,7 @@ def test_each_group_derives_its_own_keys(tmp_path: Path) -> None:
 
 
 def test_a_rotation_changes_one_credential_and_matches_a_full_build(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+    store = SqliteStore(tmp_path / "s.db")
     rotator = TicketKeyRotator(store, interval_s=0)
     rotator.rotate_if_due()
     inputs, _ = world()

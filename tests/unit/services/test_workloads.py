@@ -9,7 +9,7 @@ from pathlib import Path
 from bastion.services.workloads.controller import WorkloadController
 from bastion.services.workloads.images import launch
 from bastion.services.workloads.pods import Pod
-from bastion.store import Store
+from bastion.store import SqliteStore
 
 
 def test_images_of_istios_samples_run_bastions_samples() -> None:
@@ -45,7 +45,7 @@ async def _never(revision: int, timeout: float) -> bool:
 
 
 def test_slice_of_a_service(tmp_path: Path) -> None:
-    controller = WorkloadController(Store(tmp_path / "s.db"), tmp_path, _never)
+    controller = WorkloadController(SqliteStore(tmp_path / "s.db"), tmp_path, _never)
     for pod in (_pod("a", {"app": "web"}, True), _pod("bb", {"app": "web"}, False),
                 _pod("ccc", {"app": "web"}, True, terminating=True),
                 _pod("dddd", {"app": "other"}, True)):

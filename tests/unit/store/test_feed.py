@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bastion.store import Change, Store, StoreKey
+from bastion.store import Change, SqliteStore, StoreKey
 
 KEY = StoreKey("", "Secret", "istio-system", "a")
 OTHER = StoreKey("", "Service", "default", "s")
 
 
 def test_feed_reports_creates_updates_and_deletes(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+    store = SqliteStore(tmp_path / "s.db")
     heard: list[list[Change]] = []
     store.subscribe(heard.append)
     store.apply([(KEY, {"kind": "Secret", "metadata": {"name": "a"}, "data": {"k": "MQ=="}}),
@@ -31,7 +31,7 @@ def test_feed_reports_creates_updates_and_deletes(tmp_path: Path) -> None:
 
 
 def test_equal_writes_are_not_heard(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+    store = SqliteStore(tmp_path / "s.db")
     body = {"kind": "Service", "metadata": {"name": "s"}, "spec": {"ports": []}}
     store.apply([(OTHER, body)])
     heard: list[list[Change]] = []

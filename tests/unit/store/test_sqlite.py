@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bastion.store import ApplyOutcome, Store
+from bastion.store import ApplyOutcome, SqliteStore
 from bastion.store.keys import StoreKey
 
 KEY = StoreKey("", "Secret", "istio-system", "a")
@@ -14,7 +14,7 @@ def body(value: str) -> dict:
 
 
 def test_created_configured_unchanged_and_revisions(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+    store = SqliteStore(tmp_path / "s.db")
     assert store.apply([(KEY, body("MQ=="))]) == [ApplyOutcome.CREATED]
     assert store.revision == 1
     uid = store.get(KEY).body["metadata"]["uid"]
@@ -27,19 +27,19 @@ def test_created_configured_unchanged_and_revisions(tmp_path: Path) -> None:
 
 
 def test_durable_across_reopen(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+    store = SqliteStore(tmp_path / "s.db")
     store.apply([(KEY, body("MQ=="))])
     other = StoreKey("apps", "Deployment", "default", "d")
     store.apply([(other, {"kind": "Deployment", "metadata": {"name": "d"}})])
     store.close()
-    again = Store(tmp_path / "s.db")
+    again = SqliteStore(tmp_path / "s.db")
     assert again.revision == 2
     assert again.get(KEY).body["data"] == {"k": "MQ=="}
     assert [o.key for o in again.select(kind="Deployment")] == [other]
 
 
 def test_delete_and_batch_atomicity(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+    store = SqliteStore(tmp_path / "s.db")
     k2 = StoreKey("", "Secret", "istio-system", "b")
     assert store.apply([(KEY, body("MQ==")), (k2, body("Mg=="))]) == [
         ApplyOutcome.CREATED, ApplyOutcome.CREATED]
@@ -48,14 +48,14 @@ def test_delete_and_batch_atomicity(tmp_path: Path) -> None:
     assert [o.key for o in gone] == [KEY]
     assert store.get(KEY) is None and store.revision == 3
     store.close()
-    assert Store(tmp_path / "s.db").get(KEY) is None
+    assert SqliteStore(tmp_path / "s.db").get(KEY) is None
 
 
 def test_an_object_over_the_size_limit_is_refused_and_changes_nothing(tmp_path: Path) -> None:
     from bastion.errors import InputError
     from bastion.store.limits import MAX_OBJECT_BYTES
 
-    store = Store(tmp_path / "s.db")
+    store = SqliteStore(tmp_path / "s.db")
     store.apply([(KEY, body("MQ=="))])
     other = StoreKey("", "Secret", "istio-system", "big")
     big = {**body("x" * (MAX_OBJECT_BYTES + 1)), "metadata": {"name": "big",

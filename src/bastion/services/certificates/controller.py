@@ -33,9 +33,9 @@ from bastion.services.certificates import acme as acme_flow
 from bastion.services.certificates import material, signing
 from bastion.services.certificates.signing import IssuanceError
 from bastion.services.events import NORMAL, WARNING, Events
-from bastion.store import Store
+from bastion.store import ObjectStore
 from bastion.store.keys import StoreKey
-from bastion.store.sqlite import Change
+from bastion.store.objects import Change
 from bastion.translate.istio.challenges import PATH_PREFIX
 
 log = logging.getLogger("bastion")
@@ -74,7 +74,7 @@ class ControllerConfig:
 
 
 class CertificateController:
-    def __init__(self, store: Store, config: ControllerConfig,
+    def __init__(self, store: ObjectStore, config: ControllerConfig,
                  distributed: Callable[[int, float], Awaitable[bool]]) -> None:
         self.store, self.config, self.distributed = store, config, distributed
         self.events = Events(store, COMPONENT)

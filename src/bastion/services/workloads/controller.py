@@ -30,7 +30,7 @@ from bastion.api import selectors
 from bastion.managed import MANAGED_ANNOTATION
 from bastion.services.workloads.images import launch
 from bastion.services.workloads.pods import Pod
-from bastion.store import Store
+from bastion.store import ObjectStore
 from bastion.store.keys import StoreKey
 
 log = logging.getLogger("bastion")
@@ -47,7 +47,7 @@ DISTRIBUTION_WAIT_S = 10.0
 
 @dataclass
 class WorkloadController:
-    store: Store
+    store: ObjectStore
     log_dir: Path
     # Waits until every gateway holds the configuration of a store revision (or a timeout).
     distributed: Callable[[int, float], Awaitable[bool]]

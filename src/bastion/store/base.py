@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bastion.store.keys import StoreKey
+from bastion.store.leadership import Leadership
 from bastion.store.limits import check_size
 from bastion.store.objects import (
     ApplyOutcome,
@@ -48,6 +49,10 @@ class ObjectStore:
     def delete(self, keys: Iterable[StoreKey]) -> list[StoredObject]:
         """Delete those that exist; returns what was deleted."""
         raise NotImplementedError
+
+    def leadership(self, task: str) -> Leadership:
+        """Whether this control plane leads `task`; with one control plane, it always does."""
+        return Leadership(task, held=True)
 
     def create(self, key: StoreKey, body: dict[str, Any]) -> bool:
         """Store `body` only if nothing is stored at `key` (by any writer); whether it was."""

@@ -16,14 +16,14 @@ from pathlib import Path
 from tests.e2e.harness import Bastion, free_port
 
 
-def control_plane(workdir: Path, ca_prefix: Path, gateway_port: int, *extra: str) -> Bastion:
-    """`bastion serve --no-envoy` serving remote gateways on a free loopback port, with the
-    xDS CA in `ca_prefix` (so that several control planes share one), its Gateways' port 443
-    on `gateway_port` (the same for every control plane, as one configuration)."""
+def control_plane(workdir: Path, gateway_port: int, *extra: str) -> Bastion:
+    """`bastion serve --no-envoy` serving remote gateways on a free loopback port, its
+    Gateways' port 443 on `gateway_port` (the same for every control plane, as one
+    configuration)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     cp = Bastion(workdir, serve_args=("--no-envoy", "--xds-address", f"127.0.0.1:{port}",
-                                      "--xds-ca", str(ca_prefix), *extra))
+                                      *extra))
     cp.secure_port = gateway_port
     cp.xds_address = f"127.0.0.1:{port}"  # type: ignore[attr-defined]
     cp.start(wait_for_gateway=False)

@@ -54,7 +54,7 @@ def test_the_embedded_stores_semantics(tmp_path: Path) -> None:
             second = store.get(KEY)
             assert second is not None and second.revision > first.revision
             assert second.body["metadata"]["uid"] == uid
-            with pytest.raises(InputError, match="Secret istio-system/big.*1.5 MiB"):
+            with pytest.raises(InputError, match=r"Secret istio-system/big.*1\.5 MiB"):
                 store.apply([(StoreKey("", "Secret", "istio-system", "big"),
                               body("x" * (MAX_OBJECT_BYTES + 1), "big"))])
             assert not store.create(KEY, body("Mw=="))  # present: not replaced

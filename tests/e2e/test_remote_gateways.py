@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from tests.e2e.harness import Bastion, free_port, handshake_serial
 from tests.e2e.loops import HandshakeLoop
 from tests.e2e.remote import Agent, control_plane, wait_until
 from tests.e2e.test_gateway_groups import dumped, gateway, routes
+from tests.etcd import EtcdCluster
 from tests.manifests import tls_secret_json as secret
 
 LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
@@ -93,35 +93,38 @@ def resumed(first: Agent, second: Agent, workdir: Path, cafile: Path) -> list[st
 
 @pytest.fixture
 def planes(tmp_path: Path):  # type: ignore[no-untyped-def]
-    ca = tmp_path / "xds-ca"
-    subprocess.run([sys.executable, "-m", "bastion", "certs", "root", "--cn", "xDS CA",
-                    "--out", str(ca)], check=True, capture_output=True)
+    """Two control planes sharing a three-member etcd."""
     started: list[Bastion] = []
     port = free_port()
+    (tmp_path / "etcd").mkdir()
+    cluster = EtcdCluster(tmp_path / "etcd")
     try:
+        cluster.start()
+        store = "etcd://" + ",".join(cluster.endpoints)
         for name in ("cp1", "cp2"):
-            started.append(control_plane(tmp_path / name, ca, port))
-        yield started
+            started.append(control_plane(tmp_path / name, port, "--store", store))
+        yield cluster, started
     finally:
         for cp in started:
             cp.stop()
+        cluster.stop()
 
 
-def test_remote_gateways_over_mutual_tls_with_failover_and_a_disk_cache(
-        tmp_path: Path, planes: list[Bastion]) -> None:
-    cp1, cp2 = planes
+def test_gateways_on_two_control_planes_sharing_etcd_survive_them(
+        tmp_path: Path, planes: tuple[EtcdCluster, list[Bastion]]) -> None:
+    cluster, (cp1, cp2) = planes
     addresses = [cp1.xds_address, cp2.xds_address]  # type: ignore[attr-defined]
-    for cp in planes:
-        cp.cli("apply", "-f", "-", input=config(11))
-    # The gateways' certificates come from either control plane: one CA for both. (Each
-    # control plane here has a store of its own, so both are given the same objects, and
-    # their session-ticket keys differ: the gateways start on the first.)
+    cp1.cli("apply", "-f", "-", input=config(11))  # through one: served by both
+    # The first control plane made the xDS CA; certificates from either verify with it.
     for name, cp in (("g1", cp1), ("g2", cp2), ("g3", cp1)):
         out = cp.cli("certs", "gateway", name, "--out", str(tmp_path / "certs" / name))
         assert f"spiffe://bastion/ns/istio-system/gateway/{name}" in out.stdout
         assert "PRIVATE" not in out.stdout + out.stderr
+    assert (tmp_path / "certs/g1/ca.crt").read_bytes() == (
+        tmp_path / "certs/g2/ca.crt").read_bytes()
     agents = [Agent(tmp_path, "g1", addresses, tmp_path / "certs" / "g1", cp1.secure_port),
-              Agent(tmp_path, "g2", addresses, tmp_path / "certs" / "g2", cp1.secure_port),
+              Agent(tmp_path, "g2", addresses[::-1], tmp_path / "certs" / "g2",
+                    cp1.secure_port),
               Agent(tmp_path, "g3", addresses, tmp_path / "certs" / "g3", cp1.secure_port,
                     labels=("app=edge",))]
     cafile = tmp_path / "root.crt"
@@ -135,9 +138,8 @@ def test_remote_gateways_over_mutual_tls_with_failover_and_a_disk_cache(
                        f"{agent.name} to serve a.example.com: {agent.log()}")
         wait_until(lambda: serial("b.example.com", g3, cafile) == 22, 60, "g3 serves b")
 
-        # Only what selects it, and never another group's key.
+        # Only what selects it, and never another group's key (but its group's ticket keys).
         one, three = g1.config_dump(), g3.config_dump()
-        # (and the group's own session-ticket keys)
         assert dumped(one, "secrets") == ["bastion:session-ticket-keys",
                                           "kubernetes://a-credential"]
         assert dumped(three, "secrets") == ["bastion:session-ticket-keys",
@@ -145,54 +147,71 @@ def test_remote_gateways_over_mutual_tls_with_failover_and_a_disk_cache(
         assert "b.example.com" not in json.dumps(one)
         assert "a-credential" not in json.dumps(three)
 
-        # A TLS session begun on one replica resumes on the other: shared ticket keys.
+        # A TLS session begun on g1 (served by cp1) resumes on g2 (served by cp2): the
+        # session-ticket keys are shared.
         assert resumed(g1, g2, tmp_path, cafile) == ["Reused", "Reused"]
 
-        # A rotation applied to the control planes reaches every replica.
-        for cp in planes:
-            cp.cli("apply", "-f", "-", input=config(12))
+        # A rotation through the other control plane reaches every replica, and so does one
+        # made while an etcd member is down.
+        cp2.cli("apply", "-f", "-", input=config(12))
         for agent in (g1, g2):
             wait_until(lambda a=agent: serial("a.example.com", a, cafile) == 12, 30,
                        f"{agent.name} to rotate")
+        cluster.kill_member(0)
+        cp1.cli("apply", "-f", "-", input=config(13))
+        for agent in (g1, g2):
+            wait_until(lambda a=agent: serial("a.example.com", a, cafile) == 13, 30,
+                       f"{agent.name} to rotate without etcd member m0")
+        cluster.start_member(0)
 
         # The first control plane killed during traffic: not one handshake fails, and g1 now
-        # follows the second (a rotation applied there alone reaches it).
+        # follows the second.
         loop = HandshakeLoop("a.example.com", g1.port, cafile, max_seconds=20)
         loop.start()
         time.sleep(1)
         cp1.kill_control_plane()
-        cp2.cli("apply", "-f", "-", input=config(13))
-        wait_until(lambda: serial("a.example.com", g1, cafile) == 13, 30,
+        cp2.cli("apply", "-f", "-", input=config(14))
+        wait_until(lambda: serial("a.example.com", g1, cafile) == 14, 30,
                    f"g1 to fail over to cp2: {g1.log()}")
         time.sleep(1)
         tally = loop.finish()
         assert tally.errors == [] and tally.ok > 10, tally.errors[:3]
-        assert set(tally.serials) <= {12, 13}
+        assert set(tally.serials) <= {13, 14}
 
         # Cut off from every control plane: g1 keeps serving what it holds ...
         cp2.kill_control_plane()
-        assert serial("a.example.com", g1, cafile) == 13
+        assert serial("a.example.com", g1, cafile) == 14
         # ... and, killed with its Envoy and started again, serves its disk cache at once.
         cache = g1.state_dir / "last-config.json"
         assert stat.S_IMODE(cache.stat().st_mode) == 0o600
         assert stat.S_IMODE(g1.state_dir.stat().st_mode) == 0o700
         g1.kill()
         g1.start()
-        wait_until(lambda: serial("a.example.com", g1, cafile) == 13, 30,
+        wait_until(lambda: serial("a.example.com", g1, cafile) == 14, 30,
                    f"g1 to serve from its disk cache: {g1.log()}")
         # The link comes back: the gateway resynchronises with what changed meanwhile.
         cp2.start(wait_for_gateway=False)
-        cp2.cli("apply", "-f", "-", input=config(14))
-        wait_until(lambda: serial("a.example.com", g1, cafile) == 14, 60,
+        cp2.cli("apply", "-f", "-", input=config(15))
+        wait_until(lambda: serial("a.example.com", g1, cafile) == 15, 60,
                    f"g1 to resynchronise: {g1.log()}")
     finally:
         for agent in agents:
             agent.stop()
 
 
-def test_an_unauthenticated_or_impersonating_client_receives_nothing(
-        tmp_path: Path, planes: list[Bastion]) -> None:
-    cp1 = planes[0]
+def _single_plane(tmp_path: Path, *extra: str) -> Bastion:
+    return control_plane(tmp_path / "cp", free_port(), *extra)
+
+
+def test_an_unauthenticated_or_impersonating_client_receives_nothing(tmp_path: Path) -> None:
+    cp1 = _single_plane(tmp_path)
+    try:
+        _refusals(tmp_path, cp1)
+    finally:
+        cp1.stop()
+
+
+def _refusals(tmp_path: Path, cp1: Bastion) -> None:
     address = cp1.xds_address  # type: ignore[attr-defined]
     cp1.cli("apply", "-f", "-", input=config(11))
     own = tmp_path / "certs" / "g1"
@@ -215,10 +234,7 @@ def test_an_unauthenticated_or_impersonating_client_receives_nothing(
 def test_without_shared_ticket_keys_a_session_does_not_resume_on_another_replica(
         tmp_path: Path) -> None:
     """The control: each Envoy with keys of its own (rotation 0) refuses the other's ticket."""
-    ca = tmp_path / "xds-ca"
-    subprocess.run([sys.executable, "-m", "bastion", "certs", "root", "--out", str(ca)],
-                   check=True, capture_output=True)
-    cp = control_plane(tmp_path / "cp", ca, free_port(), "--ticket-key-rotation", "0")
+    cp = _single_plane(tmp_path, "--ticket-key-rotation", "0")
     cafile = tmp_path / "root.crt"
     cafile.write_bytes(certs.ca("root1")[0].cert)
     agents = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,6 +12,9 @@ from bastion.cli.common import State, fail, pass_state
 from bastion.errors import BastionError
 from bastion.ports import METRICS_ADDRESS
 from bastion.private import PrivateBytes
+
+if TYPE_CHECKING:
+    from bastion.store.etcd import EtcdTls
 
 
 def _port_map(values: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
@@ -80,6 +84,17 @@ def _labels(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
               help="Store the CA in PREFIX.crt / PREFIX.key as the xDS CA when the store "
                    "has none yet (like Istio's plug-in CA); by default the first control "
                    "plane makes one.")
+@click.option("--store", "store_url", default="", metavar="etcd://HOST:PORT[,HOST:PORT...]",
+              help="Keep the objects in an etcd v3 cluster, shared by every control plane "
+                   "pointed at it (default: the embedded store in --state-dir).")
+@click.option("--etcd-ca", type=click.Path(dir_okay=False), default=None,
+              help="Speak TLS to etcd, verifying its members with this CA.")
+@click.option("--etcd-cert", type=click.Path(dir_okay=False), default=None,
+              help="The client certificate etcd asks for (--client-cert-auth).")
+@click.option("--etcd-key", type=click.Path(dir_okay=False), default=None,
+              help="Its key.")
+@click.option("--etcd-server-name", default=None,
+              help="The name etcd's certificates carry, if not the addresses given.")
 @click.option("--ticket-key-rotation", default=3600.0, show_default=True, metavar="SECONDS",
               type=click.FloatRange(0),
               help="Rotate the TLS session-ticket keys every gateway of a group shares (so a "
@@ -98,6 +113,8 @@ def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
                   secret_grace: float | None, cert_dirs: tuple[str, ...], http3: bool,
                   run_workloads: bool, metrics_address: str, certificate_backoff: float,
                   xds_address: str, xds_ca_prefix: str | None,
+                  store_url: str, etcd_ca: str | None, etcd_cert: str | None,
+                  etcd_key: str | None, etcd_server_name: str | None,
                   ticket_key_rotation: float, log_level: str,
                   envoy_log_level: str, stats_prefixes: tuple[str, ...]) -> None:
     """Run the control plane, its local API, its ADS server and the Envoy gateway."""
@@ -117,7 +134,9 @@ def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
         run_workloads=run_workloads, metrics_address=metrics_address,
         certificate_backoff_s=certificate_backoff, xds_address=xds_address,
         xds_ca=_plugged_ca(xds_ca_prefix) if xds_ca_prefix else None,
-        ticket_rotation_s=ticket_key_rotation)
+        ticket_rotation_s=ticket_key_rotation,
+        etcd_endpoints=_etcd_endpoints(store_url),
+        etcd_tls=_etcd_tls(etcd_ca, etcd_cert, etcd_key, etcd_server_name))
     try:
         asyncio.run(serve(config))
     except BastionError as exc:
@@ -134,3 +153,31 @@ def _plugged_ca(prefix: str) -> tuple[bytes, PrivateBytes]:
     except (OSError, ValueError) as exc:
         fail(f"--xds-ca: cannot read the CA {prefix}.crt / {prefix}.key: {exc}")
     return certificate, PrivateBytes(key)
+
+
+def _etcd_endpoints(url: str) -> tuple[str, ...]:
+    if not url:
+        return ()
+    scheme, sep, rest = url.partition("://")
+    endpoints = tuple(e.strip() for e in rest.split(",") if e.strip())
+    if scheme != "etcd" or not sep or not endpoints or not all(
+            e.rpartition(":")[2].isdigit() for e in endpoints):
+        fail(f"--store {url!r}: expected etcd://HOST:PORT[,HOST:PORT...]")
+    return endpoints
+
+
+def _etcd_tls(ca: str | None, cert: str | None, key: str | None,
+              server_name: str | None) -> EtcdTls | None:
+    from bastion.store.etcd import EtcdTls
+
+    if ca is None:
+        if cert or key or server_name:
+            fail("--etcd-cert, --etcd-key and --etcd-server-name need --etcd-ca")
+        return None
+    if (cert is None) != (key is None):
+        fail("--etcd-cert and --etcd-key go together")
+    try:
+        return EtcdTls(Path(ca).read_bytes(), Path(cert).read_bytes() if cert else None,
+                       PrivateBytes(Path(key).read_bytes()) if key else None, server_name)
+    except OSError as exc:
+        fail(f"cannot read the etcd TLS files: {exc}")

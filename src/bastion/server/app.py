@@ -36,8 +36,10 @@ from bastion.services.pipeline import DEFAULT_SECRET_GRACE_S, Pipeline, Pipeline
 from bastion.services.session_tickets import DEFAULT_INTERVAL_S as DEFAULT_TICKET_ROTATION_S
 from bastion.services.session_tickets import TicketKeyRotator
 from bastion.services.workloads.controller import WorkloadController
-from bastion.store import SqliteStore
+from bastion.store import ObjectStore, SqliteStore
+from bastion.store.etcd import EtcdStore, EtcdTls
 from bastion.store.keys import StoreKey
+from bastion.store.leadership import while_leading
 from bastion.translate.istio import Options, Workload
 
 log = logging.getLogger("bastion")
@@ -69,11 +71,22 @@ class ServeConfig:
     xds_address: str = ""  # HOST:PORT for remote gateways (mutual TLS); "": none
     xds_ca: tuple[bytes, PrivateBytes] | None = None  # an operator's CA to store, if none is
     ticket_rotation_s: float = DEFAULT_TICKET_ROTATION_S  # 0: no shared session-ticket keys
+    etcd_endpoints: tuple[str, ...] = ()  # none: the embedded store in the state directory
+    etcd_tls: EtcdTls | None = None
 
 
 def prepare_state_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     os.chmod(path, 0o700)
+
+
+def open_store(config: ServeConfig) -> ObjectStore:
+    if not config.etcd_endpoints:
+        return SqliteStore(config.state_dir / "store.db")
+    store = EtcdStore(list(config.etcd_endpoints), config.etcd_tls)
+    log.info("store: etcd at %s (revision %d, %d objects)", ",".join(config.etcd_endpoints),
+             store.revision, len(store.all()))
+    return store
 
 
 def setup_logging(state_dir: Path, level: str, file_name: str = "bastion.log") -> None:
@@ -92,7 +105,7 @@ async def serve(config: ServeConfig) -> None:
     state = config.state_dir
     prepare_state_dir(state)
     setup_logging(state, config.log_level)
-    store = SqliteStore(state / "store.db")
+    store = open_store(config)
     cache = SnapshotCache()
     connections = Connections()
     # Clusters stay a little longer than Envoy drains the connections that may use them.
@@ -172,11 +185,14 @@ async def serve(config: ServeConfig) -> None:
         serve_metrics(config.metrics_address, pipeline, connections)
     builder = asyncio.create_task(pipeline.run())
     runner = asyncio.create_task(workloads.run()) if workloads is not None else None
-    issuer = asyncio.create_task(certificates.run())
+    # Derived state has one writer among the control planes sharing a store.
+    issuer = asyncio.create_task(while_leading(store.leadership("certificates"),
+                                               certificates.run))
     rotator = None
     if config.ticket_rotation_s > 0:
-        rotator = asyncio.create_task(
-            TicketKeyRotator(store, config.ticket_rotation_s).run())
+        rotator = asyncio.create_task(while_leading(
+            store.leadership("session-ticket-keys"),
+            TicketKeyRotator(store, config.ticket_rotation_s).run))
     if supervisor is not None:
         await supervisor.start()
     if config.xds_address:

@@ -100,7 +100,8 @@ def test_bad_input_is_refused_and_changes_nothing(bastion: Bastion, httpbin: Bac
     # Nothing invalid ever reached Envoy: it rejected nothing, and holds only the good secret.
     gateway = bastion.status()["gateways"][0]
     assert all(t["nacks"] == 0 for t in gateway["types"].values())
-    assert gateway["types"]["SDS"]["resources"] == 1
+    # (the good credential, and the group's session-ticket keys)
+    assert gateway["types"]["SDS"]["resources"] == 2
     assert "rejected" not in bastion.envoy_log().lower()
 
     # Private keys appear in no output of the run.

@@ -87,8 +87,11 @@ def test_each_gateway_group_holds_only_what_selects_it(tmp_path: Path) -> None:
         a_dump = config_dump(bastion.status()["envoy"]["admin"])
         b_dump = config_dump(wait_admin(bastion.state_dir / "gateways" / "edge-b" /
                                         "envoy-admin-address"))
-        assert dumped(a_dump, "secrets") == ["kubernetes://a-credential"]
-        assert dumped(b_dump, "secrets") == ["kubernetes://b-credential"]
+        # Each also holds its own group's session-ticket keys (derived per group).
+        assert dumped(a_dump, "secrets") == ["bastion:session-ticket-keys",
+                                             "kubernetes://a-credential"]
+        assert dumped(b_dump, "secrets") == ["bastion:session-ticket-keys",
+                                             "kubernetes://b-credential"]
         assert dumped(a_dump, "listeners") == [f"127.0.0.1_{bastion.secure_port}"]
         assert dumped(b_dump, "listeners") == [f"127.0.0.1_{b_port}"]
         # Neither the other's certificate nor its key material is anywhere in a dump.

@@ -42,7 +42,8 @@ def test_metrics_follow_what_the_gateway_serves(bastion: Bastion) -> None:
     assert value(before, "bastion_certificate_not_before_seconds", **LABELS, serial=serial) == \
         served.not_valid_before_utc.timestamp()
     assert value(before, "bastion_gateways_connected") == 1
-    assert value(before, "bastion_config_objects", kind="Secret", valid="true") == 1
+    # The credential, and the session-ticket keys the control plane keeps (bastion-system).
+    assert value(before, "bastion_config_objects", kind="Secret", valid="true") == 2
     assert (value(before, "bastion_build_seconds_count") or 0) >= 1
     assert "PRIVATE KEY" not in text
     status = bastion.cli("status").stdout

@@ -8,13 +8,14 @@ extras="${1:-samples}"
 # Debian packages: curl and openssl always; for the tests and benchmarks also the load clients
 # (h2load from nghttp2-client, wrk) and the proxies bastion is compared with (nginx, haproxy);
 # for the tests the TLS scanner testssl.sh and Let's Encrypt's test ACME server, Pebble (with
-# pebble-challtestsrv, its DNS server), too.
+# pebble-challtestsrv, its DNS server), etcd (the shared store: server and etcdctl) and iproute2
+# (the multi-host tests' network namespaces), too.
 declare -A package=([curl]=curl [openssl]=openssl [h2load]=nghttp2-client [wrk]=wrk
                     [nginx]=nginx [haproxy]=haproxy [taskset]=util-linux [testssl]=testssl.sh
-                    [pebble]=pebble)
+                    [pebble]=pebble [etcd]=etcd-server [etcdctl]=etcd-client [ip]=iproute2)
 tools=(curl openssl)
 case "$extras" in test|bench) tools+=(h2load wrk nginx haproxy taskset) ;; esac
-case "$extras" in test) tools+=(testssl pebble) ;; esac
+case "$extras" in test) tools+=(testssl pebble etcd etcdctl ip) ;; esac
 missing=()
 for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${package[$tool]}")

@@ -185,9 +185,10 @@ def make_leaf(cwd: Path, host: str, org: str, serial: int, prefix: str = "") -> 
 
 
 def handshake_serial(host: str | None, port: int, cafile: Path, timeout: float = 5.0,
-                     certfile: Path | None = None, keyfile: Path | None = None) -> int:
-    """Open a new TLS connection with SNI `host` and return the serial of the certificate the
-    gateway presented (a real handshake over a real socket)."""
+                     certfile: Path | None = None, keyfile: Path | None = None,
+                     address: str = "127.0.0.1") -> int:
+    """Open a new TLS connection with SNI `host` to `address` and return the serial of the
+    certificate the gateway presented (a real handshake over a real socket)."""
     import ssl
 
     from cryptography import x509
@@ -196,7 +197,7 @@ def handshake_serial(host: str | None, port: int, cafile: Path, timeout: float =
     context.check_hostname = False  # the task's leaves carry only a CN
     if certfile is not None:
         context.load_cert_chain(str(certfile), str(keyfile))
-    with socket.create_connection(("127.0.0.1", port), timeout) as raw, \
+    with socket.create_connection((address, port), timeout) as raw, \
             context.wrap_socket(raw, server_hostname=host) as tls:
         der = tls.getpeercert(binary_form=True)
     import warnings

@@ -28,9 +28,9 @@ class HandshakeLoop(threading.Thread):
     """A new TLS connection per iteration; records the serial each handshake presented."""
 
     def __init__(self, host: str, port: int, cafile: Path, max_count: int = 5000,
-                 max_seconds: float = 60.0) -> None:
+                 max_seconds: float = 60.0, address: str = "127.0.0.1") -> None:
         super().__init__(daemon=True)
-        self.host, self.port, self.cafile = host, port, cafile
+        self.host, self.port, self.cafile, self.address = host, port, cafile, address
         self.max_count, self.max_seconds = max_count, max_seconds
         self.tally = Tally()
         self._stop_event = threading.Event()
@@ -41,7 +41,8 @@ class HandshakeLoop(threading.Thread):
             if self._stop_event.is_set() or time.monotonic() > deadline:
                 break
             try:
-                serial = handshake_serial(self.host, self.port, self.cafile)
+                serial = handshake_serial(self.host, self.port, self.cafile,
+                                          address=self.address)
                 self.tally.serials[serial] += 1
                 self.tally.serial_sequence.append(serial)
                 self.tally.ok += 1

@@ -14,18 +14,20 @@ import urllib.request
 from pathlib import Path
 
 from tests.e2e.harness import Bastion, free_port
+from tests.e2e.netns import Host
 
 
-def control_plane(workdir: Path, gateway_port: int, *extra: str) -> Bastion:
-    """`bastion serve --no-envoy` serving remote gateways on a free loopback port, its
+def control_plane(workdir: Path, gateway_port: int, *extra: str,
+                  xds_host: str = "127.0.0.1") -> Bastion:
+    """`bastion serve --no-envoy` serving remote gateways on a free port of `xds_host`, its
     Gateways' port 443 on `gateway_port` (the same for every control plane, as one
     configuration)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    cp = Bastion(workdir, serve_args=("--no-envoy", "--xds-address", f"127.0.0.1:{port}",
+    cp = Bastion(workdir, serve_args=("--no-envoy", "--xds-address", f"{xds_host}:{port}",
                                       *extra))
     cp.secure_port = gateway_port
-    cp.xds_address = f"127.0.0.1:{port}"  # type: ignore[attr-defined]
+    cp.xds_address = f"{xds_host}:{port}"  # type: ignore[attr-defined]
     cp.start(wait_for_gateway=False)
     return cp
 
@@ -34,12 +36,16 @@ class Agent:
     """One `bastion gateway --control-plane ...` and its Envoy."""
 
     def __init__(self, workdir: Path, name: str, control_planes: list[str], certs: Path,
-                 cp_port: int, labels: tuple[str, ...] = (), extra: tuple[str, ...] = ()
-                 ) -> None:
-        self.workdir, self.name = workdir, name
+                 cp_port: int, labels: tuple[str, ...] = (), extra: tuple[str, ...] = (),
+                 host: Host | None = None, port: int | None = None) -> None:
+        """On `host` (a network namespace), or on this machine's loopback."""
+        self.workdir, self.name, self.host = workdir, name, host
         self.state_dir = workdir / f"gateway-{name}"
-        self.port = free_port()  # where this gateway serves the control plane's `cp_port`
-        self.args = [sys.executable, "-m", "bastion", "--state-dir", str(self.state_dir),
+        # Where this gateway serves what the control plane's configuration binds on `cp_port`.
+        self.port = port or free_port()
+        self.address = host.data_ip if host is not None else "127.0.0.1"
+        self.args = [*(host.command() if host is not None else ()), sys.executable, "-m",
+                     "bastion", "--state-dir", str(self.state_dir),
                      "gateway", "--control-plane", ",".join(control_planes),
                      "--cert", str(certs / "tls.crt"), "--key", str(certs / "tls.key"),
                      "--ca", str(certs / "ca.crt"), "--port-map", f"{cp_port}={self.port}",
@@ -66,8 +72,10 @@ class Agent:
         raise TimeoutError(f"no Envoy admin address in {path}: {self.log()}")
 
     def config_dump(self) -> dict:
-        with urllib.request.urlopen(f"http://{self.admin}/config_dump?include_eds",
-                                    timeout=10) as answer:
+        url = f"http://{self.admin}/config_dump?include_eds"
+        if self.host is not None:  # the admin interface is on the host's own loopback
+            return json.loads(self.host.run("curl", "-sS", "--max-time", "10", url).stdout)
+        with urllib.request.urlopen(url, timeout=10) as answer:
             return json.loads(answer.read())
 
     def envoy_pid(self) -> int | None:

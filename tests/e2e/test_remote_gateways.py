@@ -19,6 +19,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from tests import certs
 from tests.e2e.harness import Bastion, free_port, handshake_serial
 from tests.e2e.loops import HandshakeLoop
+from tests.e2e.netns import Host, hosts
 from tests.e2e.remote import Agent, control_plane, wait_until
 from tests.e2e.test_gateway_groups import dumped, gateway, routes
 from tests.etcd import EtcdCluster
@@ -37,7 +38,7 @@ def config(serial_a: int, serial_b: int = 22) -> str:
 
 
 def serial(host: str, agent: Agent, cafile: Path) -> int:
-    return handshake_serial(host, agent.port, cafile)
+    return handshake_serial(host, agent.port, cafile, address=agent.address)
 
 
 def ads_call(address: str, certs_dir: Path | None, ca: Path, gateway_name: str,
@@ -82,7 +83,7 @@ def resumed(first: Agent, second: Agent, workdir: Path, cafile: Path) -> list[st
             # handshake, and s_client reads them with the answer.
             shown = subprocess.run(
                 "(printf 'GET / HTTP/1.1\\r\\nHost: a.example.com\\r\\n\\r\\n'; sleep 0.5) | "
-                f"openssl s_client -connect 127.0.0.1:{agent.port} -alpn http/1.1 "
+                f"openssl s_client -connect {agent.address}:{agent.port} -alpn http/1.1 "
                 f"-servername a.example.com -CAfile {cafile} {version} {flag} {session}",
                 shell=True, capture_output=True, text=True, timeout=20)
         line = next((x for x in shown.stdout.splitlines()
@@ -93,7 +94,8 @@ def resumed(first: Agent, second: Agent, workdir: Path, cafile: Path) -> list[st
 
 @pytest.fixture
 def planes(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Two control planes sharing a three-member etcd."""
+    """Two control planes on this machine sharing a three-member etcd, serving gateways on all
+    addresses (the test hosts reach them over their control links)."""
     started: list[Bastion] = []
     port = free_port()
     (tmp_path / "etcd").mkdir()
@@ -102,7 +104,9 @@ def planes(tmp_path: Path):  # type: ignore[no-untyped-def]
         cluster.start()
         store = "etcd://" + ",".join(cluster.endpoints)
         for name in ("cp1", "cp2"):
-            started.append(control_plane(tmp_path / name, port, "--store", store))
+            cp = control_plane(tmp_path / name, port, "--store", store, "--bind-address",
+                               "0.0.0.0", xds_host="0.0.0.0")
+            started.append(cp)
         yield cluster, started
     finally:
         for cp in started:
@@ -110,10 +114,10 @@ def planes(tmp_path: Path):  # type: ignore[no-untyped-def]
         cluster.stop()
 
 
-def test_gateways_on_two_control_planes_sharing_etcd_survive_them(
+def test_three_gateway_hosts_on_two_control_planes_sharing_etcd(
         tmp_path: Path, planes: tuple[EtcdCluster, list[Bastion]]) -> None:
     cluster, (cp1, cp2) = planes
-    addresses = [cp1.xds_address, cp2.xds_address]  # type: ignore[attr-defined]
+    ports = [cp.xds_address.rpartition(":")[2] for cp in (cp1, cp2)]  # type: ignore[attr-defined]
     cp1.cli("apply", "-f", "-", input=config(11))  # through one: served by both
     # The first control plane made the xDS CA; certificates from either verify with it.
     for name, cp in (("g1", cp1), ("g2", cp2), ("g3", cp1)):
@@ -122,81 +126,92 @@ def test_gateways_on_two_control_planes_sharing_etcd_survive_them(
         assert "PRIVATE" not in out.stdout + out.stderr
     assert (tmp_path / "certs/g1/ca.crt").read_bytes() == (
         tmp_path / "certs/g2/ca.crt").read_bytes()
-    agents = [Agent(tmp_path, "g1", addresses, tmp_path / "certs" / "g1", cp1.secure_port),
-              Agent(tmp_path, "g2", addresses[::-1], tmp_path / "certs" / "g2",
-                    cp1.secure_port),
-              Agent(tmp_path, "g3", addresses, tmp_path / "certs" / "g3", cp1.secure_port,
-                    labels=("app=edge",))]
     cafile = tmp_path / "root.crt"
     cafile.write_bytes(certs.ca("root1")[0].cert)
-    g1, g2, g3 = agents
-    try:
-        for agent in agents:
-            agent.start()
-        for agent in (g1, g2):
-            wait_until(lambda a=agent: serial("a.example.com", a, cafile) == 11, 60,
-                       f"{agent.name} to serve a.example.com: {agent.log()}")
-        wait_until(lambda: serial("b.example.com", g3, cafile) == 22, 60, "g3 serves b")
+    with hosts(3) as (h1, h2, h3):
+        def agent(name: str, host: Host, order: int, *labels: str) -> Agent:
+            planes_seen = [f"{host.control_peer}:{p}" for p in ports]
+            return Agent(tmp_path, name, planes_seen[::order], tmp_path / "certs" / name,
+                         cp1.secure_port, labels=labels, host=host, port=443)
 
-        # Only what selects it, and never another group's key (but its group's ticket keys).
-        one, three = g1.config_dump(), g3.config_dump()
-        assert dumped(one, "secrets") == ["bastion:session-ticket-keys",
-                                          "kubernetes://a-credential"]
-        assert dumped(three, "secrets") == ["bastion:session-ticket-keys",
-                                            "kubernetes://b-credential"]
-        assert "b.example.com" not in json.dumps(one)
-        assert "a-credential" not in json.dumps(three)
+        # g1 and g2 are replicas selecting Gateway A only; g3 also carries app=edge (B).
+        g1, g2 = agent("g1", h1, 1), agent("g2", h2, -1)
+        g3 = agent("g3", h3, 1, "istio=ingressgateway", "app=edge")
+        agents = [g1, g2, g3]
+        try:
+            for each in agents:
+                each.start()
+            for each in agents:
+                wait_until(lambda a=each: serial("a.example.com", a, cafile) == 11, 60,
+                           f"{each.name} to serve a.example.com: {each.log()}")
+            wait_until(lambda: serial("b.example.com", g3, cafile) == 22, 30, "g3 serves b")
 
-        # A TLS session begun on g1 (served by cp1) resumes on g2 (served by cp2): the
-        # session-ticket keys are shared.
-        assert resumed(g1, g2, tmp_path, cafile) == ["Reused", "Reused"]
+            # g1 selects only Gateway A: B's key never reaches it (nor its name).
+            one, three = g1.config_dump(), g3.config_dump()
+            assert dumped(one, "secrets") == ["bastion:session-ticket-keys",
+                                              "kubernetes://a-credential"]
+            assert "b-credential" not in json.dumps(one)
+            assert "b.example.com" not in json.dumps(one)
+            assert "kubernetes://b-credential" in dumped(three, "secrets")
 
-        # A rotation through the other control plane reaches every replica, and so does one
-        # made while an etcd member is down.
-        cp2.cli("apply", "-f", "-", input=config(12))
-        for agent in (g1, g2):
-            wait_until(lambda a=agent: serial("a.example.com", a, cafile) == 12, 30,
-                       f"{agent.name} to rotate")
-        cluster.kill_member(0)
-        cp1.cli("apply", "-f", "-", input=config(13))
-        for agent in (g1, g2):
-            wait_until(lambda a=agent: serial("a.example.com", a, cafile) == 13, 30,
-                       f"{agent.name} to rotate without etcd member m0")
-        cluster.start_member(0)
+            # A session begun on g1 (served by cp1) resumes on g2 (served by cp2).
+            assert resumed(g1, g2, tmp_path, cafile) == ["Reused", "Reused"]
 
-        # The first control plane killed during traffic: not one handshake fails, and g1 now
-        # follows the second.
-        loop = HandshakeLoop("a.example.com", g1.port, cafile, max_seconds=20)
-        loop.start()
-        time.sleep(1)
-        cp1.kill_control_plane()
-        cp2.cli("apply", "-f", "-", input=config(14))
-        wait_until(lambda: serial("a.example.com", g1, cafile) == 14, 30,
-                   f"g1 to fail over to cp2: {g1.log()}")
-        time.sleep(1)
-        tally = loop.finish()
-        assert tally.errors == [] and tally.ok > 10, tally.errors[:3]
-        assert set(tally.serials) <= {13, 14}
+            # A rotation through either control plane reaches all three, and so does one
+            # made while an etcd member is down.
+            cp2.cli("apply", "-f", "-", input=config(12))
+            for each in agents:
+                wait_until(lambda a=each: serial("a.example.com", a, cafile) == 12, 30,
+                           f"{each.name} to rotate")
+            cluster.kill_member(0)
+            cp1.cli("apply", "-f", "-", input=config(13))
+            for each in agents:
+                wait_until(lambda a=each: serial("a.example.com", a, cafile) == 13, 30,
+                           f"{each.name} to rotate with etcd member m0 down")
+            cluster.start_member(0)
 
-        # Cut off from every control plane: g1 keeps serving what it holds ...
-        cp2.kill_control_plane()
-        assert serial("a.example.com", g1, cafile) == 14
-        # ... and, killed with its Envoy and started again, serves its disk cache at once.
-        cache = g1.state_dir / "last-config.json"
-        assert stat.S_IMODE(cache.stat().st_mode) == 0o600
-        assert stat.S_IMODE(g1.state_dir.stat().st_mode) == 0o700
-        g1.kill()
-        g1.start()
-        wait_until(lambda: serial("a.example.com", g1, cafile) == 14, 30,
-                   f"g1 to serve from its disk cache: {g1.log()}")
-        # The link comes back: the gateway resynchronises with what changed meanwhile.
-        cp2.start(wait_for_gateway=False)
-        cp2.cli("apply", "-f", "-", input=config(15))
-        wait_until(lambda: serial("a.example.com", g1, cafile) == 15, 60,
-                   f"g1 to resynchronise: {g1.log()}")
-    finally:
-        for agent in agents:
-            agent.stop()
+            # cp1 killed during traffic through g1 and g3 (its gateways): not one handshake
+            # fails, and both follow cp2 (a rotation made there reaches them).
+            loops = [HandshakeLoop("a.example.com", a.port, cafile, max_seconds=20,
+                                   address=a.address) for a in (g1, g3)]
+            for loop in loops:
+                loop.start()
+            time.sleep(1)
+            cp1.kill_control_plane()
+            cp2.cli("apply", "-f", "-", input=config(14))
+            for each in agents:
+                wait_until(lambda a=each: serial("a.example.com", a, cafile) == 14, 30,
+                           f"{each.name} to fail over to cp2: {each.log()}")
+            time.sleep(1)
+            for loop in loops:
+                tally = loop.finish()
+                assert tally.errors == [] and tally.ok > 10, tally.errors[:3]
+                assert set(tally.serials) <= {13, 14}
+
+            # h1 cut off from every control plane: g1 keeps serving what it holds, while a
+            # rotation reaches the others only.
+            h1.cut_control()
+            cp2.cli("apply", "-f", "-", input=config(15))
+            for each in (g2, g3):
+                wait_until(lambda a=each: serial("a.example.com", a, cafile) == 15, 30,
+                           f"{each.name} to rotate")
+            assert serial("a.example.com", g1, cafile) == 14
+            # Its Envoy and agent killed while cut off: started again, it serves its disk
+            # cache at once.
+            cache = g1.state_dir / "last-config.json"
+            assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+            assert stat.S_IMODE(g1.state_dir.stat().st_mode) == 0o700
+            g1.kill()
+            g1.start()
+            wait_until(lambda: serial("a.example.com", g1, cafile) == 14, 30,
+                       f"g1 to serve from its disk cache: {g1.log()}")
+            # The link comes back: g1 resynchronises.
+            h1.restore_control()
+            wait_until(lambda: serial("a.example.com", g1, cafile) == 15, 60,
+                       f"g1 to resynchronise: {g1.log()}")
+        finally:
+            for each in agents:
+                each.stop()
 
 
 def _single_plane(tmp_path: Path, *extra: str) -> Bastion:

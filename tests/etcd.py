@@ -24,9 +24,13 @@ def require_etcd() -> None:
 
 
 class EtcdCluster:
-    def __init__(self, workdir: Path, members: int = 3) -> None:
+    def __init__(self, workdir: Path, members: int = 3, tls: Path | None = None) -> None:
+        """With `tls`, a directory holding ca.crt, server.crt/key (for 127.0.0.1) and
+        client.crt/key: members then speak TLS to clients and ask them for a certificate."""
         require_etcd()
         self.workdir = workdir
+        self.tls = tls
+        self.scheme = "https" if tls is not None else "http"
         self.names = [f"m{i}" for i in range(members)]
         self.client_ports = [free_listener_port() for _ in self.names]
         self.peer_ports = [free_listener_port() for _ in self.names]
@@ -40,9 +44,12 @@ class EtcdCluster:
     def _command(self, i: int, state: str) -> list[str]:
         cluster = ",".join(f"{n}=http://127.0.0.1:{p}"
                            for n, p in zip(self.names, self.peer_ports, strict=True))
-        client = f"http://127.0.0.1:{self.client_ports[i]}"
+        client = f"{self.scheme}://127.0.0.1:{self.client_ports[i]}"
         peer = f"http://127.0.0.1:{self.peer_ports[i]}"
-        return ["etcd", "--name", self.names[i], "--data-dir",
+        secured = [] if self.tls is None else [
+            "--cert-file", str(self.tls / "server.crt"), "--key-file", str(self.tls / "server.key"),
+            "--trusted-ca-file", str(self.tls / "ca.crt"), "--client-cert-auth"]
+        return ["etcd", *secured, "--name", self.names[i], "--data-dir",
                 str(self.workdir / f"etcd-{self.names[i]}"),
                 "--listen-client-urls", client, "--advertise-client-urls", client,
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
@@ -71,8 +78,13 @@ class EtcdCluster:
 
     def etcdctl(self, *args: str, endpoints: list[str] | None = None
                 ) -> subprocess.CompletedProcess[str]:
+        secured = [] if self.tls is None else [
+            "--cacert", str(self.tls / "ca.crt"), "--cert", str(self.tls / "client.crt"),
+            "--key", str(self.tls / "client.key")]
         return subprocess.run(
-            ["etcdctl", "--endpoints", ",".join(endpoints or self.live_endpoints()), *args],
+            ["etcdctl", *secured, "--endpoints",
+             ",".join(f"{self.scheme}://{e}" for e in endpoints or self.live_endpoints()),
+             *args],
             capture_output=True, text=True, timeout=30, env={**os.environ, "ETCDCTL_API": "3"})
 
     def live_endpoints(self) -> list[str]:

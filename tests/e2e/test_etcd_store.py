@@ -5,6 +5,7 @@ killed without losing writes or watches, a re-list after compaction, one leader 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -174,3 +175,48 @@ def test_one_leader_per_task_and_a_handover_when_it_goes(tmp_path: Path) -> None
             b.close()
 
     run(tmp_path, scenario)
+
+
+def test_etcd_over_mutual_tls(tmp_path: Path) -> None:
+    from bastion import pki
+    from bastion.errors import Unavailable
+    from bastion.private import PrivateBytes
+    from bastion.store.etcd import EtcdTls
+
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    start = dt.datetime.now(dt.UTC)
+    end = start + dt.timedelta(days=1)
+    ca_key = pki.new_key()
+    ca = pki.sign(pki.Request("etcd CA", not_before=start, not_after=end, is_ca=True,
+                              usages=()), ca_key.public_key(), None, ca_key)
+    (tls / "ca.crt").write_bytes(pki.cert_pem(ca))
+    for name, request in (
+            ("server", pki.Request("etcd", ip_addresses=("127.0.0.1",), not_before=start,
+                                   not_after=end, usages=(*pki.DEFAULT_USAGES, "server auth"))),
+            ("client", pki.Request("bastion", not_before=start, not_after=end,
+                                   usages=(*pki.DEFAULT_USAGES, "client auth")))):
+        key = pki.new_key()
+        (tls / f"{name}.crt").write_bytes(pki.cert_pem(pki.sign(request, key.public_key(),
+                                                                (ca, ca_key))))
+        (tls / f"{name}.key").write_bytes(pki.key_pem(key, "PKCS8").reveal())
+
+    async def scenario(cluster: EtcdCluster) -> None:
+        secured = EtcdTls((tls / "ca.crt").read_bytes(), (tls / "client.crt").read_bytes(),
+                          PrivateBytes((tls / "client.key").read_bytes()))
+        store = EtcdStore(cluster.endpoints, secured)
+        try:
+            assert store.apply([(KEY, body("MQ=="))]) == [ApplyOutcome.CREATED]
+            assert "PRIVATE" not in repr(secured)  # the key is never shown
+        finally:
+            store.close()
+        with pytest.raises(Unavailable, match="does not answer"):  # no client certificate
+            EtcdStore(cluster.endpoints, EtcdTls((tls / "ca.crt").read_bytes()),
+                      retry_for_s=2)
+
+    cluster = EtcdCluster(tmp_path, members=1, tls=tls)
+    try:
+        cluster.start()
+        asyncio.run(scenario(cluster))
+    finally:
+        cluster.stop()

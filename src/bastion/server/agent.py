@@ -21,7 +21,7 @@ import grpc
 from bastion.dataplane.envoy import diskcache
 from bastion.dataplane.envoy.ads import add_to_server as add_ads
 from bastion.dataplane.envoy.bootstrap import node_proto
-from bastion.dataplane.envoy.cache import SnapshotCache
+from bastion.dataplane.envoy.cache import InconsistentSnapshot, SnapshotCache
 from bastion.dataplane.envoy.connections import Connections
 from bastion.dataplane.envoy.relay import Credentials, Relay
 from bastion.dataplane.envoy.remap import remap_ports
@@ -77,7 +77,11 @@ async def run_remote_gateway(config: AgentConfig) -> None:
     def publish(upstream: Snapshot, save: bool = True) -> None:
         generation[0] += 1
         local = remap_ports(upstream, config.port_map, generation[0])
-        cache.set(config.workload, local)
+        try:
+            cache.set(config.workload, local)
+        except InconsistentSnapshot as exc:  # a bug: Envoy keeps what it has
+            log.error("configuration %d not served: %s", local.generation, exc)
+            return
         if save and config.disk_cache:
             task = asyncio.get_running_loop().create_task(
                 _save_when_accepted(connections, local.generation, upstream, cache_path,

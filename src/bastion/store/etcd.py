@@ -151,10 +151,13 @@ class _Txn:
 
 
 class EtcdStore(ObjectStore):
-    def __init__(self, endpoints: list[str], tls: EtcdTls | None = None) -> None:
-        """Opened on the control plane's running event loop, where changes are delivered."""
+    def __init__(self, endpoints: list[str], tls: EtcdTls | None = None,
+                 retry_for_s: float = RETRY_FOR_S) -> None:
+        """Opened on the control plane's running event loop, where changes are delivered.
+        A call no member answers is tried again for `retry_for_s`, then reported."""
         super().__init__()
         self.endpoints = endpoints
+        self.retry_for_s = retry_for_s
         self._main = asyncio.get_running_loop()
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -184,12 +187,12 @@ class EtcdStore(ObjectStore):
 
     def _call(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return asyncio.run_coroutine_threadsafe(
-            self._retrying(make), self._loop).result(RETRY_FOR_S + CALL_TIMEOUT_S + 5)
+            self._retrying(make), self._loop).result(self.retry_for_s + CALL_TIMEOUT_S + 5)
 
     async def _retrying(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         """`make()` awaited, and made again after a transient failure. Only idempotent calls
         come here: reads, and transactions guarded by revisions."""
-        deadline = time.monotonic() + RETRY_FOR_S
+        deadline = time.monotonic() + self.retry_for_s
         delay = 0.1
         while True:
             try:

@@ -223,18 +223,38 @@ def crl(ca_prefix: str, revoked: tuple[str, ...], days: int, path: str) -> None:
 @pass_state
 def gateway(state: State, name: str, out_dir: str, days: int) -> None:
     """A remote gateway's client certificate, issued by the control plane's xDS CA, for
-    `bastion gateway --control-plane`. The key is made here and never sent: the control
-    plane signs a request for it. -n names the gateway's namespace (default istio-system),
-    the only one whose configuration and credentials it may receive."""
+    `bastion gateway --control-plane`. -n names the gateway's namespace (default
+    istio-system), the only one whose configuration and credentials it may receive."""
+    _client_certificate(state, {"role": "gateway", "name": name,
+                                "namespace": state.namespace or "istio-system"},
+                        out_dir, days)
+
+
+@certs.command("admin")
+@click.argument("name")
+@click.option("--out", "out_dir", required=True, metavar="DIR",
+              help="Write DIR/tls.crt, DIR/tls.key (mode 0600) and DIR/ca.crt.")
+@click.option("--days", default=365, show_default=True, help="Validity in days.")
+@pass_state
+def admin(state: State, name: str, out_dir: str, days: int) -> None:
+    """An operator's client certificate for a control plane's remote API (`serve
+    --api-address`; `bastion --server HOST:PORT --client-certificate DIR/tls.crt
+    --client-key DIR/tls.key --certificate-authority DIR/ca.crt ...`). It can do whatever
+    the local socket can: keep it as you would a kubeconfig."""
+    _client_certificate(state, {"role": "admin", "name": name}, out_dir, days)
+
+
+def _client_certificate(state: State, identity: dict[str, str], out_dir: str,
+                        days: int) -> None:
+    """The key is made here and never sent: the control plane signs a request for it."""
     from cryptography.hazmat.primitives import hashes
 
-    namespace = state.namespace or "istio-system"
     key = pki.new_key("ECDSA")
     request = (x509.CertificateSigningRequestBuilder()
-               .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)]))
+               .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME,
+                                                           identity["name"])]))
                .sign(key, hashes.SHA256()))
-    answer = state.call({"op": "issue_gateway_certificate", "name": name,
-                         "namespace": namespace, "days": days,
+    answer = state.call({"op": "issue_certificate", **identity, "days": days,
                          "csr": request.public_bytes(Encoding.PEM).decode()})
     if not answer.get("ok"):
         fail(answer.get("error", "the control plane refused"))
@@ -243,4 +263,4 @@ def gateway(state: State, name: str, out_dir: str, days: int) -> None:
     chain = x509.load_pem_x509_certificates(answer["certificate"].encode())
     _write(str(directory / "tls"), chain, key)
     (directory / "ca.crt").write_text(answer["ca"])
-    click.echo(f"gateway identity {answer['identity']}; wrote {directory / 'ca.crt'}")
+    click.echo(f"identity {answer['identity']}; wrote {directory / 'ca.crt'}")

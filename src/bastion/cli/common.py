@@ -9,15 +9,16 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from bastion.cli.client import call
+from bastion.cli.client import Remote, call
 from bastion.errors import BastionError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class State:
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, remote: Remote | None = None) -> None:
         self.state_dir = state_dir
+        self.remote = remote
         self.namespace: str | None = None
 
     @property
@@ -26,7 +27,7 @@ class State:
 
     def call(self, request: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
         try:
-            return call(self.state_dir, request, timeout)
+            return call(self.state_dir, request, timeout, self.remote)
         except BastionError as exc:
             fail(str(exc))
 

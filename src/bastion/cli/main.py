@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from bastion import __version__
-from bastion.cli.client import default_state_dir
+from bastion.cli.client import Remote, default_state_dir
 from bastion.cli.common import State
 
 # verb -> "module:attribute"
@@ -74,12 +74,31 @@ def normalise_argv(argv: list[str]) -> list[str]:
 @click.option("--state-dir", type=click.Path(path_type=Path), envvar="BASTION_STATE_DIR",
               default=None, help="State directory of the instance (env BASTION_STATE_DIR).")
 @click.option("-n", "--namespace", default=None, help="Namespace (default: default).")
+@click.option("--server", default=None, envvar="BASTION_SERVER", metavar="HOST:PORT",
+              help="A control plane's remote API (`serve --api-address`), instead of the "
+                   "local socket (env BASTION_SERVER).")
+@click.option("--client-certificate", type=click.Path(path_type=Path, dir_okay=False),
+              envvar="BASTION_CLIENT_CERTIFICATE", default=None,
+              help="With --server: the operator's certificate (`bastion certs admin`).")
+@click.option("--client-key", type=click.Path(path_type=Path, dir_okay=False),
+              envvar="BASTION_CLIENT_KEY", default=None, help="With --server: its key.")
+@click.option("--certificate-authority", type=click.Path(path_type=Path, dir_okay=False),
+              envvar="BASTION_CERTIFICATE_AUTHORITY", default=None,
+              help="With --server: the CA the control plane is verified with (ca.crt).")
 @click.version_option(__version__, prog_name="bastion")
 @click.pass_context
-def cli(ctx: click.Context, state_dir: Path | None, namespace: str | None) -> None:
+def cli(ctx: click.Context, state_dir: Path | None, namespace: str | None, server: str | None,
+        client_certificate: Path | None, client_key: Path | None,
+        certificate_authority: Path | None) -> None:
     """bastion: an Istio-compatible secure ingress gateway (Python control plane, Envoy data
     plane). Use it where the Istio docs say kubectl."""
-    ctx.obj = State(state_dir or default_state_dir())
+    remote = None
+    if server:
+        if not (client_certificate and client_key and certificate_authority):
+            raise click.UsageError("--server needs --client-certificate, --client-key and "
+                                   "--certificate-authority (from `bastion certs admin`)")
+        remote = Remote(server, client_certificate, client_key, certificate_authority)
+    ctx.obj = State(state_dir or default_state_dir(), remote)
     ctx.obj.namespace = namespace
 
 

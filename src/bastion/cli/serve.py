@@ -80,6 +80,9 @@ def _labels(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
                    "TCP with mutual TLS: client certificates from `bastion certs gateway` "
                    "are required, and each gateway receives only its own namespace's "
                    "configuration.")
+@click.option("--api-address", default="", metavar="HOST:PORT",
+              help="Also serve the API to operators on other hosts (`bastion --server`), "
+                   "over TCP with mutual TLS: client certificates from `bastion certs admin`.")
 @click.option("--xds-ca", "xds_ca_prefix", default=None, metavar="PREFIX",
               help="Store the CA in PREFIX.crt / PREFIX.key as the xDS CA when the store "
                    "has none yet (like Istio's plug-in CA); by default the first control "
@@ -112,7 +115,7 @@ def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
                   no_envoy: bool, concurrency: int | None, debounce: float,
                   secret_grace: float | None, cert_dirs: tuple[str, ...], http3: bool,
                   run_workloads: bool, metrics_address: str, certificate_backoff: float,
-                  xds_address: str, xds_ca_prefix: str | None,
+                  xds_address: str, api_address: str, xds_ca_prefix: str | None,
                   store_url: str, etcd_ca: str | None, etcd_cert: str | None,
                   etcd_key: str | None, etcd_server_name: str | None,
                   ticket_key_rotation: float, log_level: str,
@@ -133,6 +136,7 @@ def serve_command(state: State, port_map: tuple[str, ...], bind_address: str,
         log_level=log_level.upper(), envoy_stats_prefixes=stats_prefixes,
         run_workloads=run_workloads, metrics_address=metrics_address,
         certificate_backoff_s=certificate_backoff, xds_address=xds_address,
+        api_address=api_address,
         xds_ca=_plugged_ca(xds_ca_prefix) if xds_ca_prefix else None,
         ticket_rotation_s=ticket_key_rotation,
         etcd_endpoints=_etcd_endpoints(store_url),

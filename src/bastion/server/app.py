@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import signal
+import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from bastion.dataplane.envoy.supervisor import DRAIN_TIME_S, for_gateway
 from bastion.errors import ServerUnavailable
 from bastion.ports import METRICS_ADDRESS
 from bastion.private import PrivateBytes
-from bastion.server.api import serve_api
+from bastion.server.api import serve_api, serve_remote_api
 from bastion.server.handlers import Handlers
 from bastion.services import gateway_api, xds_ca
 from bastion.services.certificates.controller import CertificateController, ControllerConfig
@@ -69,6 +70,7 @@ class ServeConfig:
     metrics_address: str = METRICS_ADDRESS  # "": no metrics endpoint
     certificate_backoff_s: float = 300.0  # the first retry of a failed issuance
     xds_address: str = ""  # HOST:PORT for remote gateways (mutual TLS); "": none
+    api_address: str = ""  # HOST:PORT for operators' CLIs (mutual TLS); "": the socket only
     xds_ca: tuple[bytes, PrivateBytes] | None = None  # an operator's CA to store, if none is
     ticket_rotation_s: float = DEFAULT_TICKET_ROTATION_S  # 0: no shared session-ticket keys
     etcd_endpoints: tuple[str, ...] = ()  # none: the embedded store in the state directory
@@ -127,8 +129,10 @@ async def serve(config: ServeConfig) -> None:
     add_ads(server, cache, connections)
     server.add_insecure_port(f"unix:{xds_path}")
     authority = None
-    if config.xds_address:
+    if config.xds_address or config.api_address:
         authority = xds_ca.ensure(store, config.xds_ca)
+    if config.xds_address:
+        assert authority is not None
         host = config.xds_address.rpartition(":")[0].strip("[]")
         chain, key = xds_ca.serving_certificate(authority, (host,))
         credentials = grpc.ssl_server_credentials(
@@ -178,9 +182,16 @@ async def serve(config: ServeConfig) -> None:
         return made
 
     objects.virtual = running
-    api = await serve_api(state / "api.sock", Handlers(
-        objects, pipeline, dataplane, connections, supervisor, config.options,
-        (lambda: authority) if authority is not None else None))
+    handlers = Handlers(objects, pipeline, dataplane, connections, supervisor, config.options,
+                        (lambda: authority) if authority is not None else None)
+    api = await serve_api(state / "api.sock", handlers)
+    remote_api = None
+    if config.api_address:
+        assert authority is not None
+        remote_api = await serve_remote_api(config.api_address, _api_tls(state, authority),
+                                            handlers)
+        log.info("serving the remote API on %s (mutual TLS, operators' certificates)",
+                 config.api_address)
     if config.metrics_address:
         serve_metrics(config.metrics_address, pipeline, connections)
     builder = asyncio.create_task(pipeline.run())
@@ -206,6 +217,8 @@ async def serve(config: ServeConfig) -> None:
     await until_signalled()
     log.info("shutting down")
     api.close()
+    if remote_api is not None:
+        remote_api.close()
     for task in (builder, runner, issuer, rotator):
         if task is not None:
             task.cancel()
@@ -217,6 +230,24 @@ async def serve(config: ServeConfig) -> None:
     store.close()
     for path in (state / "api.sock", xds_path):
         path.unlink(missing_ok=True)
+
+
+def _api_tls(state: Path, authority: xds_ca.Authority) -> ssl.SSLContext:
+    """The remote API's TLS: the control planes' shared name, operators' certificates from
+    the xDS CA required. Python's ssl reads a key from a file only: it is written for the
+    moment it is read, in the 0700 state directory, mode 0600."""
+    chain, key = xds_ca.serving_certificate(authority)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cadata=authority.pem.decode())
+    context.verify_mode = ssl.CERT_REQUIRED
+    path = state / "api-tls.pem"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(chain + key.reveal())
+        context.load_cert_chain(path)
+    finally:
+        path.unlink(missing_ok=True)
+    return context
 
 
 def served_ports(pipeline: Pipeline, workload: Workload) -> list[tuple[int, str, str]]:

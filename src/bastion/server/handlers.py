@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from bastion.api.kinds import GATEWAY_API
+from bastion.api.validation.names import is_dns_label
 from bastion.clock import utc_now
 from bastion.dataplane.envoy.connections import Connections
 from bastion.dataplane.envoy.driver import EnvoyDataPlane
 from bastion.dataplane.envoy.supervisor import EnvoySupervisor
 from bastion.diag import ObjectRef
 from bastion.errors import BadRequest
-from bastion.identity import GatewayIdentity
+from bastion.identity import GatewayIdentity, admin_uri
 from bastion.services import analysis, gateway_objects, status, xds_ca
 from bastion.services.objects import ObjectService
 from bastion.services.pipeline import Pipeline
@@ -190,18 +191,28 @@ class Handlers:
             return {"ok": False, "error": "the gateway's Envoy is not running"}
         return {"ok": True, "admin": self.envoy.admin_address}
 
-    async def op_issue_gateway_certificate(self, request: dict[str, Any]) -> dict[str, Any]:
-        """A remote gateway's client certificate, signed by the xDS CA for the key of the
-        request's CSR: the key itself never reaches the control plane."""
-        name, namespace = need(request, "name", str), need(request, "namespace", str)
-        identity = GatewayIdentity(namespace, name)
-        if GatewayIdentity.parse(identity.uri) != identity:
-            raise BadRequest(f"gateway {namespace}/{name}: not a valid name and namespace")
+    async def op_issue_certificate(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A client certificate signed by the xDS CA for the key of the request's CSR (the
+        key itself never reaches the control plane): a remote gateway's (`role` gateway, its
+        name and namespace) or an operator's for the remote API (`role` admin)."""
+        name, role = need(request, "name", str), need(request, "role", str)
+        if role == "gateway":
+            namespace = need(request, "namespace", str)
+            identity = GatewayIdentity(namespace, name)
+            if GatewayIdentity.parse(identity.uri) != identity:
+                raise BadRequest(f"gateway {namespace}/{name}: not a valid name and namespace")
+            uri, organization = identity.uri, namespace
+        elif role == "admin":
+            uri, organization = admin_uri(name), "bastion admins"
+            if not is_dns_label(name):
+                raise BadRequest(f"admin {name!r}: not a valid name (a DNS label)")
+        else:
+            raise BadRequest(f"role {role!r}: expected gateway or admin")
         authority = (self.xds_authority or (lambda: xds_ca.ensure(self.objects.store)))()
         days = request.get("days", 365)
         if not isinstance(days, int):
             raise BadRequest("field 'days' must be an int")
-        chain = xds_ca.issue_gateway(authority, need(request, "csr", str).encode(), identity,
-                                     days)
+        chain = xds_ca.issue_client(authority, need(request, "csr", str).encode(), name,
+                                    organization, uri, days)
         return {"ok": True, "certificate": chain.decode(), "ca": authority.pem.decode(),
-                "identity": identity.uri}
+                "identity": uri}

@@ -17,7 +17,7 @@ from cryptography import x509
 from bastion import pki
 from bastion.api.validation.names import is_ip
 from bastion.errors import BadRequest, InputError
-from bastion.identity import CONTROL_PLANE_NAME, GatewayIdentity
+from bastion.identity import CONTROL_PLANE_NAME
 from bastion.private import PrivateBytes
 from bastion.services.certificates.material import read
 from bastion.store import ObjectStore
@@ -27,7 +27,7 @@ NAMESPACE = "bastion-system"
 CA_KEY = StoreKey("", "Secret", NAMESPACE, "bastion-xds-ca")
 CA_DAYS = 3650  # Istio's self-signed root lives ten years too
 SERVING_DAYS = 90  # made again at every start
-MAX_GATEWAY_DAYS = 3650
+MAX_CLIENT_DAYS = 3650
 
 
 @dataclass(frozen=True)
@@ -90,12 +90,13 @@ def serving_certificate(ca: Authority, hosts: tuple[str, ...] = ()
     return pki.cert_pem(leaf), pki.key_pem(key, "PKCS8")
 
 
-def issue_gateway(ca: Authority, csr_pem: bytes, identity: GatewayIdentity,
-                  days: int) -> bytes:
-    """A gateway's client certificate for the key of `csr_pem` (the key never leaves the
-    gateway's host): its identity as a SPIFFE URI, for client authentication only."""
-    if not 1 <= days <= MAX_GATEWAY_DAYS:
-        raise BadRequest(f"days must be between 1 and {MAX_GATEWAY_DAYS}")
+def issue_client(ca: Authority, csr_pem: bytes, name: str, organization: str, uri: str,
+                 days: int) -> bytes:
+    """A client certificate (a gateway's, an operator's) for the key of `csr_pem` (the key
+    never leaves its owner's host): its identity as a SPIFFE URI, for client authentication
+    only."""
+    if not 1 <= days <= MAX_CLIENT_DAYS:
+        raise BadRequest(f"days must be between 1 and {MAX_CLIENT_DAYS}")
     try:
         csr = x509.load_pem_x509_csr(csr_pem)
     except ValueError as exc:
@@ -103,10 +104,9 @@ def issue_gateway(ca: Authority, csr_pem: bytes, identity: GatewayIdentity,
     if not csr.is_signature_valid:
         raise BadRequest("the certificate request's signature is not valid")
     start = _now() - dt.timedelta(minutes=5)
-    leaf = pki.sign(pki.Request(identity.name, identity.namespace, not_before=start,
+    leaf = pki.sign(pki.Request(name, organization, not_before=start,
                                 not_after=start + dt.timedelta(days=days),
-                                usages=(*pki.DEFAULT_USAGES, "client auth"),
-                                uris=(identity.uri,)),
+                                usages=(*pki.DEFAULT_USAGES, "client auth"), uris=(uri,)),
                     csr.public_key(), (ca.certificate, ca.key))
     return pki.cert_pem(leaf)
 

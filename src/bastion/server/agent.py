@@ -31,9 +31,9 @@ from bastion.ir.workload import Workload
 from bastion.server.app import prepare_state_dir, setup_logging, until_signalled
 
 log = logging.getLogger("bastion")
-# How long the agent waits for its Envoy to accept a configuration before it stops waiting to
-# write it to disk (it is written only once accepted).
-ACCEPT_TIMEOUT_S = 60.0
+# How long the agent waits for its Envoy to take a configuration before it acknowledges it to
+# the control plane anyway (and leaves the disk as it was: only what Envoy took is written).
+ACCEPT_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -72,26 +72,32 @@ async def run_remote_gateway(config: AgentConfig) -> None:
     os.chmod(xds_path, 0o600)
 
     generation = [0]
-    writers: set[asyncio.Task[None]] = set()
 
-    def publish(upstream: Snapshot, save: bool = True) -> None:
+    def serve_locally(upstream: Snapshot) -> Snapshot | None:
         generation[0] += 1
         local = remap_ports(upstream, config.port_map, generation[0])
         try:
             cache.set(config.workload, local)
         except InconsistentSnapshot as exc:  # a bug: Envoy keeps what it has
             log.error("configuration %d not served: %s", local.generation, exc)
+            return None
+        return local
+
+    async def publish(upstream: Snapshot) -> None:
+        """Serve it, and once Envoy has taken it, keep it on disk."""
+        local = serve_locally(upstream)
+        if local is None:
             return
-        if save and config.disk_cache:
-            task = asyncio.get_running_loop().create_task(
-                _save_when_accepted(connections, local.generation, upstream, cache_path,
-                                    generation))
-            writers.add(task)
-            task.add_done_callback(writers.discard)
+        if not await connections.wait_synced(local.generation, ACCEPT_TIMEOUT_S):
+            log.warning("Envoy did not take configuration %d in %gs; the disk keeps the "
+                        "previous one", local.generation, ACCEPT_TIMEOUT_S)
+            return
+        if config.disk_cache and generation[0] == local.generation:
+            await asyncio.to_thread(diskcache.save, cache_path, upstream)
 
     known = diskcache.load(cache_path) if config.disk_cache else None
     if known is not None:
-        publish(known, save=False)
+        serve_locally(known)
         log.info("serving the configuration kept on disk (%s) until a control plane answers",
                  cache_path)
     node = node_proto(_node_id(config), config.name, config.workload.namespace,
@@ -115,13 +121,3 @@ async def run_remote_gateway(config: AgentConfig) -> None:
 def _node_id(config: AgentConfig) -> str:
     return f"router~{config.name}.{config.workload.namespace}~{socket.gethostname()}"
 
-
-async def _save_when_accepted(connections: Connections, local_generation: int,
-                              upstream: Snapshot, path: Path, latest: list[int]) -> None:
-    """Write the configuration once Envoy accepted it (and no later one came meanwhile)."""
-    if not await connections.wait_synced(local_generation, ACCEPT_TIMEOUT_S):
-        log.warning("Envoy did not accept configuration %d in %gs; the disk keeps the previous",
-                    local_generation, ACCEPT_TIMEOUT_S)
-        return
-    if latest[0] == local_generation:
-        await asyncio.to_thread(diskcache.save, path, upstream)

@@ -2,14 +2,18 @@
 TLS, moving to the next control plane when the current one goes away (a reset, or keepalive
 pings unanswered on a cut link). Each whole configuration received is handed to `publish`;
 between control planes nothing is handed on, so the Envoy beside the agent keeps serving what
-it holds."""
+it holds.
+
+The response that completes a configuration is acknowledged once `publish` returns, which is
+when the agent's Envoy has taken it: the control plane's view of what each gateway holds (its
+status, `bastion wait`) is then Envoy's, not the agent's."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import grpc
@@ -53,7 +57,8 @@ class Credentials:
 
 class Relay:
     def __init__(self, endpoints: list[str], credentials: Credentials, node: base_pb2.Node,
-                 publish: Callable[[Snapshot], None], known: Snapshot | None = None) -> None:
+                 publish: Callable[[Snapshot], Awaitable[None]],
+                 known: Snapshot | None = None) -> None:
         self.endpoints = endpoints
         self.credentials = credentials
         self.node = node
@@ -110,12 +115,12 @@ class Relay:
             log.info("connected to control plane %s", endpoint)
             async for response in call:
                 replies, snapshot = session.on_response(response)
-                for reply in replies:
-                    outgoing.put_nowait(reply)
                 if snapshot is not None:
                     self.known = snapshot
                     self.received_at = time.time()
-                    self.publish(snapshot)
+                    await self.publish(snapshot)
+                for reply in replies:
+                    outgoing.put_nowait(reply)
             self._failed(endpoint, "the control plane ended the stream")
         except grpc.aio.AioRpcError as exc:
             self._failed(endpoint, f"{exc.code().name}: {exc.details()}")

@@ -61,3 +61,13 @@ def test_features_smoke(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert set(report["results"]) == {"plain", "cors"}
     assert all(r["rps"] > 0 for r in report["results"].values())
+
+
+def test_remote_gateways_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "remote.json"
+    run("bench.remote", "--gateways", "2", "--rotations", "2", "--hosts", "6", "--groups", "2",
+        "--out", str(out))
+    report = json.loads(out.read_text())
+    assert [r["gateways"] for r in report["rotation"]] == [2]
+    assert report["rotation"][0]["rotation_from_apply_exit"]["count"] == 2
+    assert [r["groups"] for r in report["scale"]] == [1, 2]

@@ -201,6 +201,7 @@ def main() -> None:
     parser.add_argument("--rotations", type=int, default=10)
     parser.add_argument("--hosts", type=int, default=10_000)
     parser.add_argument("--groups", type=int, default=10)
+    parser.add_argument("--no-scale", action="store_true", help="Only the rotation rounds.")
     parser.add_argument("--out", type=Path, default=Path("bench/results/remote.json"))
     args = parser.parse_args()
     report: dict[str, Any] = {"machine": machine(), "rotation": [], "scale": []}
@@ -208,12 +209,13 @@ def main() -> None:
         row = rotation_round(n, args.rotations)
         report["rotation"].append(row)
         print(json.dumps(row), flush=True)
-    for groups in (1, args.groups):
+    for groups in () if args.no_scale else (1, args.groups):
         row = apply_to_ack(args.hosts, groups)
         report["scale"].append(row)
         print(json.dumps(row), flush=True)
-    one, many = report["scale"][0], report["scale"][-1]
-    report["scale_ratio"] = round(many["apply_to_ack_s"] / one["apply_to_ack_s"], 2)
+    if report["scale"]:
+        one, many = report["scale"][0], report["scale"][-1]
+        report["scale_ratio"] = round(many["apply_to_ack_s"] / one["apply_to_ack_s"], 2)
     report["rotation_medians_ms"] = {
         r["gateways"]: r["rotation_from_apply_exit"]["median_ms"] for r in report["rotation"]}
     write_report(args.out, report)

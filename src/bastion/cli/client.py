@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from bastion.errors import ServerUnavailable
-from bastion.identity import CONTROL_PLANE_NAME
 
 
 def default_state_dir() -> Path:
@@ -34,6 +33,10 @@ class Remote:
     authority: Path
 
     def connect(self, timeout: float) -> socket.socket:
+        # Here, not at the top: every command imports this module, and the identity module
+        # loads cryptography (40 ms a command).
+        from bastion.identity import CONTROL_PLANE_NAME
+
         context = ssl.create_default_context(cafile=str(self.authority))
         context.load_cert_chain(str(self.certificate), str(self.key))
         host, _, port = self.server.rpartition(":")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +32,10 @@ class Remote:
     authority: Path
 
     def connect(self, timeout: float) -> socket.socket:
-        # Here, not at the top: every command imports this module, and the identity module
-        # loads cryptography (40 ms a command).
+        # Here, not at the top: every command imports this module, and these load ssl and
+        # cryptography (tens of milliseconds a command).
+        import ssl
+
         from bastion.identity import CONTROL_PLANE_NAME
 
         context = ssl.create_default_context(cafile=str(self.authority))

@@ -39,6 +39,31 @@ def wait_port(port: int, timeout: float = 20.0) -> None:
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port}")
 
 
+def wait_admin(path: Path, timeout: float = 30.0) -> str:
+    """The address an Envoy's admin interface listens on, once it has written it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            text = path.read_text().strip()
+            if text:
+                return text
+        time.sleep(0.1)
+    raise TimeoutError(f"no Envoy admin address in {path}")
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, envoy: int | None) -> None:
+    """SIGTERM a bastion process (SIGKILL to its group if it lingers), then kill its Envoy."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc.pid)
+            proc.wait(timeout=5)
+    if envoy is not None:
+        _kill_group(envoy)
+
+
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
@@ -141,16 +166,7 @@ class Bastion:
         return json.loads(self.cli("status", "-o", "json").stdout)
 
     def stop(self) -> None:
-        envoy = self.envoy_pid()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                _kill_group(self.proc.pid)
-                self.proc.wait(timeout=5)
-        if envoy is not None:
-            _kill_group(envoy)
+        stop_process(self.proc, self.envoy_pid())
         self.log.close()
 
 

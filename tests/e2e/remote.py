@@ -13,7 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.e2e.harness import Bastion, free_port
+from tests.e2e.harness import Bastion, free_port, stop_process, wait_admin
 from tests.e2e.netns import Host
 
 
@@ -61,15 +61,7 @@ class Agent:
 
     @property
     def admin(self) -> str:
-        path = self.state_dir / "envoy-admin-address"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                text = path.read_text().strip()
-                if text:
-                    return text
-            time.sleep(0.1)
-        raise TimeoutError(f"no Envoy admin address in {path}: {self.log()}")
+        return wait_admin(self.state_dir / "envoy-admin-address")
 
     def config_dump(self) -> dict:
         url = f"http://{self.admin}/config_dump?include_eds"
@@ -103,18 +95,7 @@ class Agent:
         (self.state_dir / "envoy-admin-address").unlink(missing_ok=True)
 
     def stop(self) -> None:
-        envoy = self.envoy_pid()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        if envoy is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(envoy, signal.SIGKILL)
-
+        stop_process(self.proc, self.envoy_pid())
 
 def wait_until(check, timeout: float = 30.0, what: str = "") -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout

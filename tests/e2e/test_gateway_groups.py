@@ -4,7 +4,6 @@ serves only its own hosts."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -15,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from tests import certs
-from tests.e2e.harness import Bastion, curl, free_port, handshake_serial
+from tests.e2e.harness import Bastion, curl, free_port, handshake_serial, wait_admin
 from tests.manifests import tls_secret_json as secret
 
 
@@ -47,17 +46,6 @@ def dumped(dump: dict, kind: str) -> list[str]:
         if kind == "listeners" and "dynamic_listeners" in section:
             names += [x["name"] for x in section["dynamic_listeners"]]
     return sorted(names)
-
-
-def wait_admin(path: Path, timeout: float = 30.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            text = path.read_text().strip()
-            if text:
-                return text
-        time.sleep(0.1)
-    raise TimeoutError(f"no Envoy admin address in {path}")
 
 
 def test_each_gateway_group_holds_only_what_selects_it(tmp_path: Path) -> None:

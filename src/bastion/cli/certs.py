@@ -214,11 +214,15 @@ def crl(ca_prefix: str, revoked: tuple[str, ...], days: int, path: str) -> None:
                f"{revocations.next_update_utc:%Y-%m-%dT%H:%M:%SZ}")
 
 
+def _client_options(f: F) -> F:
+    f = click.option("--days", default=365, show_default=True, help="Validity in days.")(f)
+    f = click.option("--out", "out_dir", required=True, metavar="DIR",
+                     help="Write DIR/tls.crt, DIR/tls.key (mode 0600) and DIR/ca.crt.")(f)
+    return click.argument("name")(f)
+
+
 @certs.command("gateway")
-@click.argument("name")
-@click.option("--out", "out_dir", required=True, metavar="DIR",
-              help="Write DIR/tls.crt, DIR/tls.key (mode 0600) and DIR/ca.crt.")
-@click.option("--days", default=365, show_default=True, help="Validity in days.")
+@_client_options
 @namespace_option
 @pass_state
 def gateway(state: State, name: str, out_dir: str, days: int) -> None:
@@ -231,10 +235,7 @@ def gateway(state: State, name: str, out_dir: str, days: int) -> None:
 
 
 @certs.command("admin")
-@click.argument("name")
-@click.option("--out", "out_dir", required=True, metavar="DIR",
-              help="Write DIR/tls.crt, DIR/tls.key (mode 0600) and DIR/ca.crt.")
-@click.option("--days", default=365, show_default=True, help="Validity in days.")
+@_client_options
 @pass_state
 def admin(state: State, name: str, out_dir: str, days: int) -> None:
     """An operator's client certificate for a control plane's remote API (`serve

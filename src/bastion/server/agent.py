@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,12 @@ from bastion.dataplane.envoy.remap import remap_ports
 from bastion.dataplane.envoy.snapshot import Snapshot
 from bastion.dataplane.envoy.supervisor import for_gateway
 from bastion.ir.workload import Workload
-from bastion.server.app import prepare_state_dir, setup_logging, until_signalled
+from bastion.server.app import (
+    prepare_state_dir,
+    setup_logging,
+    start_owner_only,
+    until_signalled,
+)
 
 log = logging.getLogger("bastion")
 # How long the agent waits for its Envoy to take a configuration before it acknowledges it to
@@ -64,12 +68,7 @@ async def run_remote_gateway(config: AgentConfig) -> None:
     xds_path = home / "xds.sock"
     xds_path.unlink(missing_ok=True)
     server.add_insecure_port(f"unix:{xds_path}")
-    old_umask = os.umask(0o177)
-    try:
-        await server.start()
-    finally:
-        os.umask(old_umask)
-    os.chmod(xds_path, 0o600)
+    await start_owner_only(server, xds_path)
 
     generation = [0]
 

@@ -91,6 +91,16 @@ def open_store(config: ServeConfig) -> ObjectStore:
     return store
 
 
+async def start_owner_only(server: grpc.aio.Server, socket_path: Path) -> None:
+    """Start `server`, whose Unix socket only this user may open (it serves key material)."""
+    old_umask = os.umask(0o177)
+    try:
+        await server.start()
+    finally:
+        os.umask(old_umask)
+    os.chmod(socket_path, 0o600)
+
+
 def setup_logging(state_dir: Path, level: str, file_name: str = "bastion.log") -> None:
     root = logging.getLogger("bastion")
     root.setLevel(level)
@@ -142,12 +152,7 @@ async def serve(config: ServeConfig) -> None:
         except RuntimeError as exc:
             raise ServerUnavailable(f"cannot listen for gateways on {config.xds_address}: "
                                     f"{exc}") from None
-    old_umask = os.umask(0o177)
-    try:
-        await server.start()
-    finally:
-        os.umask(old_umask)
-    os.chmod(xds_path, 0o600)
+    await start_owner_only(server, xds_path)
 
     supervisor = None
     if config.run_envoy:

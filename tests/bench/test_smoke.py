@@ -69,5 +69,5 @@ def test_remote_gateways_smoke(tmp_path: Path) -> None:
         "--out", str(out))
     report = json.loads(out.read_text())
     assert [r["gateways"] for r in report["rotation"]] == [2]
-    assert report["rotation"][0]["rotation_from_apply_exit"]["count"] == 2
+    assert report["rotation"][0]["rotation_ack_from_apply_exit"]["count"] == 2
     assert [r["groups"] for r in report["scale"]] == [1, 2]

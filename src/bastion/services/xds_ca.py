@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -23,6 +24,7 @@ from bastion.services.certificates.material import read
 from bastion.store import ObjectStore
 from bastion.store.keys import StoreKey
 
+log = logging.getLogger("bastion")
 NAMESPACE = "bastion-system"
 CA_KEY = StoreKey("", "Secret", NAMESPACE, "bastion-xds-ca")
 CA_DAYS = 3650  # Istio's self-signed root lives ten years too
@@ -56,6 +58,10 @@ def ensure(store: ObjectStore, plugged: tuple[bytes, PrivateBytes] | None = None
     """The store's xDS CA, made (or, with `plugged`, the operator's CA stored) if there is
     none; a CA already stored is kept, so every control plane of a store agrees."""
     held = read(stored.body) if (stored := store.get(CA_KEY)) is not None else None
+    if held is not None and plugged is not None and (
+            x509.load_pem_x509_certificate(plugged[0]) != held.leaf):
+        log.warning("--xds-ca: the store already holds another xDS CA (%s), which is kept",
+                    CA_KEY.ref)
     if held is None:
         if plugged is not None:
             certificate = x509.load_pem_x509_certificate(plugged[0])

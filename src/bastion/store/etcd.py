@@ -166,6 +166,9 @@ class EtcdStore(ObjectStore):
         self._client = _Client(endpoints, tls)
         self._closing = False
         self._pending: list[tuple[bool, StoreKey, StoredObject | None, int]] = []
+        # This control plane's own deletes, by revision, until the watch has passed them: an
+        # older event arriving late must not bring the object back.
+        self._tombstones: dict[StoreKey, int] = {}
         self._flush_scheduled = False
         self.relists = 0
         revision, objects = self._call(self._list)
@@ -301,6 +304,7 @@ class EtcdStore(ObjectStore):
                 return False
             upserts = [StoredObject(k, result.revision, _versioned(v, result.revision))
                        for k, v in chunk_puts.items()]
+            self._tombstones.update(dict.fromkeys(chunk_deletes, result.revision))
             self._commit_local(upserts, chunk_deletes, result.revision)
         return True
 
@@ -360,6 +364,11 @@ class EtcdStore(ObjectStore):
             held = self._objects.get(key)
             if held is not None and held.revision >= revision:
                 continue  # this control plane's own write, already held, or older
+            gone_at = self._tombstones.get(key)
+            if gone_at is not None:
+                if revision <= gone_at:
+                    continue  # from before this control plane deleted it
+                del self._tombstones[key]
             if put and obj is not None:
                 self._objects[key] = obj
             elif held is not None:
@@ -373,7 +382,16 @@ class EtcdStore(ObjectStore):
             self._publish(list(changes.values()))
 
     def _replace_all(self, revision: int, objects: dict[StoreKey, StoredObject]) -> None:
+        """The store as listed at `revision`; what this control plane wrote since is kept (the
+        watch, resumed after `revision`, tells it again)."""
         self.relists += 1
+        objects = dict(objects)
+        for key, held in self._objects.items():
+            if held.revision > revision:
+                objects[key] = held
+        for key, gone_at in self._tombstones.items():
+            if gone_at > revision:
+                objects.pop(key, None)
         changes = [Change(k, self._objects.get(k), o) for k, o in objects.items()
                    if self._objects.get(k) != o]
         changes += [Change(k, o, None) for k, o in self._objects.items() if k not in objects]
@@ -415,7 +433,9 @@ class EtcdStore(ObjectStore):
                 try:
                     while True:
                         await asyncio.sleep(LEASE_TTL_S / 3)
-                        reply = await lease.refresh()
+                        # Bounded, so the lead is given up before the lease can have ended
+                        # (the last keep-alive is at most two thirds of the TTL old).
+                        reply = await asyncio.wait_for(lease.refresh(), LEASE_TTL_S / 3)
                         if reply is None or reply.TTL <= 0:
                             break
                 finally:

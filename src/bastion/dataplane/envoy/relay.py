@@ -84,6 +84,8 @@ class Relay:
                 backoff = BACKOFF_START_S  # that one worked for a while: try the next at once
                 continue
             if index % len(self.endpoints) == 0:  # every one failed in turn: wait a little
+                log.warning("no control plane answers (last: %s); serving what Envoy holds",
+                            self.last_error)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
 
@@ -123,11 +125,15 @@ class Relay:
                     outgoing.put_nowait(reply)
             self._failed(endpoint, "the control plane ended the stream")
         except grpc.aio.AioRpcError as exc:
-            self._failed(endpoint, f"{exc.code().name}: {exc.details()}")
+            self._failed(endpoint, f"{exc.code().name}: {exc.details()}", exc.code() in (
+                grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED))
         finally:
             await channel.close(grace=None)
 
-    def _failed(self, endpoint: str, why: str) -> None:
+    def _failed(self, endpoint: str, why: str, refused: bool = False) -> None:
+        """A refusal (the certificate may not be this gateway) is an error the operator must
+        fix; a control plane going away is a warning; one not answering yet, information."""
         self.last_error = f"{endpoint}: {why}"
-        level = logging.WARNING if self.current is not None else logging.INFO
+        level = (logging.ERROR if refused else
+                 logging.WARNING if self.current is not None else logging.INFO)
         log.log(level, "control plane %s: %s; trying the next", endpoint, why)

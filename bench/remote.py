@@ -206,6 +206,7 @@ def apply_to_ack(hosts: int, groups: int) -> dict[str, Any]:
         path = work / "hosts.json"
         path.write_text(json.dumps(manifest(hosts, groups)))
         cpu_before = cpu_seconds(pid)
+        agents_before = [cpu_seconds(a.proc.pid) for a in fleet.agents if a.proc is not None]
         started = time.perf_counter()
         fleet.cp.cli("apply", "-f", str(path))
         fleet.cp.cli("wait", "--timeout", "900s", "vs", f"vs-{hosts - 1}")
@@ -215,9 +216,12 @@ def apply_to_ack(hosts: int, groups: int) -> dict[str, Any]:
             while serial_of(agent, host(last), fleet.bundle) != 1:
                 time.sleep(0.05)
         served = time.perf_counter() - started
+        agents_cpu = [cpu_seconds(a.proc.pid) - before for a, before in zip(
+            fleet.agents, agents_before, strict=True) if a.proc is not None]
         return {"hosts": hosts, "groups": groups, "apply_to_ack_s": round(acked, 2),
                 "apply_to_served_s": round(served, 2),
                 "control_plane_cpu_s": round(cpu_seconds(pid) - cpu_before, 2),
+                "agents_cpu_s": [round(c, 2) for c in agents_cpu],
                 "control_plane_rss_mb": round(rss_mb(pid), 1),
                 "envoy_rss_mb": [round(rss_mb(p), 1) for p in
                                  (a.envoy_pid() for a in fleet.agents) if p]}

@@ -67,6 +67,7 @@ class UpstreamSession:
         self.types = {t: _Type() for t in PUSH_ORDER}
         self._known = known
         self._published: Snapshot | None = known
+        self._names_stale = True  # listeners or clusters changed since names were followed
         self.nacks = 0
 
     def start(self) -> list[discovery_pb2.DiscoveryRequest]:
@@ -98,6 +99,7 @@ class UpstreamSession:
                                          f"{exc}")], None
         if response.type_url in WILDCARD_TYPES:
             state.held = received
+            self._names_stale = True
         else:
             state.held.update({n: m for n, m in received.items() if n in state.names})
         state.version, state.nonce, state.answered = response.version_info, response.nonce, True
@@ -126,9 +128,11 @@ class UpstreamSession:
         return {t: frozenset(n for k, n in wanted if k == t) for t in PER_RESOURCE}
 
     def _resubscribe(self) -> list[discovery_pb2.DiscoveryRequest]:
-        """Follow what the listeners and clusters name, once both have been received."""
-        if not all(self.types[t].answered for t in WILDCARD_TYPES):
+        """Follow what the listeners and clusters name, once both have been received (at 10,000
+        hosts that is 20,000 names: worked out again only when they changed)."""
+        if not self._names_stale or not all(self.types[t].answered for t in WILDCARD_TYPES):
             return []
+        self._names_stale = False
         out = []
         for type_url, names in self._wanted().items():
             state = self.types[type_url]

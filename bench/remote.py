@@ -231,7 +231,8 @@ def apply_to_ack(hosts: int, groups: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--gateways", type=int, nargs="+", default=[3, 10])
+    parser.add_argument("--gateways", type=int, nargs="*", default=[3, 10],
+                        help="Gateway counts for the rotation rounds (none: skip them).")
     parser.add_argument("--rotations", type=int, default=10)
     parser.add_argument("--hosts", type=int, default=10_000)
     parser.add_argument("--groups", type=int, default=10)

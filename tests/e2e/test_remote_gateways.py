@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -267,5 +268,38 @@ def test_without_shared_ticket_keys_a_session_does_not_resume_on_another_replica
         assert resumed(agents[0], agents[0], tmp_path, cafile) == ["Reused", "Reused"]
     finally:
         for agent in agents:
+            agent.stop()
+        cp.stop()
+
+
+def test_the_agent_says_where_its_configuration_comes_from(tmp_path: Path) -> None:
+    """`bastion status` and `proxy-config` on the gateway's host, through the agent's socket."""
+    cp = _single_plane(tmp_path)
+    cafile = tmp_path / "root.crt"
+    cafile.write_bytes(certs.ca("root1")[0].cert)
+    agent = None
+    try:
+        cp.cli("apply", "-f", "-", input=config(11))
+        cp.cli("certs", "gateway", "g1", "--out", str(tmp_path / "g1"))
+        agent = Agent(tmp_path, "g1", [cp.xds_address],  # type: ignore[attr-defined]
+                      tmp_path / "g1", cp.secure_port)
+        agent.start()
+        wait_until(lambda: serial("a.example.com", agent, cafile) == 11, 60, "g1 serves")
+
+        def local(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "bastion", "--state-dir",
+                                   str(agent.state_dir), *args],  # type: ignore[union-attr]
+                                  capture_output=True, text=True, timeout=60)
+
+        shown = json.loads(local("status", "-o", "json").stdout)["agent"]
+        assert shown["current"] == cp.xds_address  # type: ignore[attr-defined]
+        assert shown["name"] == "g1" and shown["lastConfigSeconds"] is not None
+        wait_until(lambda: "written" in local("status").stdout, 20, "the disk cache")
+        assert "kubernetes://a-credential" in local("proxy-config", "secret").stdout
+        cp.kill_control_plane()
+        wait_until(lambda: "none answers" in local("status").stdout, 30, "the agent to notice")
+        assert "PRIVATE" not in local("status", "-o", "json").stdout
+    finally:
+        if agent is not None:
             agent.stop()
         cp.stop()

@@ -110,6 +110,9 @@ def status(state: State, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(data, indent=2, sort_keys=True))
         return
+    if "agent" in data:
+        _agent_status(data)
+        return
     click.echo(f"config revision {data['revision']}, translated revision "
                f"{data['snapshotRevision']}")
     if data.get("translateError"):
@@ -143,6 +146,32 @@ def status(state: State, fmt: str) -> None:
     for d in problems:
         where = f"{d['object']}: {d['field']}" if d["field"] else d["object"]
         click.echo(f"  [{d['severity']}] {where}: {d['message']}")
+
+
+def _agent_status(data: dict[str, Any]) -> None:
+    """A remote gateway's agent: where its configuration comes from, and what Envoy holds."""
+    agent = data["agent"]
+    click.echo(f"remote gateway {agent['name']} (group {agent['group']})")
+    if agent["current"]:
+        click.echo(f"control plane: {agent['current']}, connected {agent['connectedSeconds']} s")
+    else:
+        click.echo(f"control plane: none answers ({', '.join(agent['controlPlanes'])}); "
+                   f"serving what Envoy holds; last error: {agent['lastError'] or '-'}")
+    last = agent["lastConfigSeconds"]
+    click.echo(f"last configuration received: {'never' if last is None else f'{last} s ago'}"
+               f", failovers {agent['failovers']}")
+    if agent["diskCache"]:
+        age = agent["diskCacheAgeSeconds"]
+        click.echo(f"disk cache: {agent['diskCache']}"
+                   + (f", written {age} s ago" if age is not None else ", not written yet"))
+    else:
+        click.echo("disk cache: off")
+    envoy = data.get("envoy") or {}
+    click.echo(f"envoy: pid {envoy.get('pid')}, admin {envoy.get('admin')}, restarts "
+               f"{envoy.get('restarts')}")
+    for gw in data["gateways"]:
+        click.echo(f"  {'in sync' if gw['inSync'] else 'syncing'} with configuration "
+                   f"{gw['syncedRevision']}")
 
 
 @click.command()

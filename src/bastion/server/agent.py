@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -25,8 +27,9 @@ from bastion.dataplane.envoy.connections import Connections
 from bastion.dataplane.envoy.relay import Credentials, Relay
 from bastion.dataplane.envoy.remap import remap_ports
 from bastion.dataplane.envoy.snapshot import Snapshot
-from bastion.dataplane.envoy.supervisor import for_gateway
+from bastion.dataplane.envoy.supervisor import EnvoySupervisor, for_gateway
 from bastion.ir.workload import Workload
+from bastion.server.api import serve_api
 from bastion.server.app import (
     prepare_state_dir,
     setup_logging,
@@ -106,15 +109,53 @@ async def run_remote_gateway(config: AgentConfig) -> None:
     supervisor = for_gateway(home, xds_path, config.workload, config.name, config.concurrency,
                              config.envoy_log_level)
     await supervisor.start()
+    api = await serve_api(home / "api.sock", AgentHandlers(
+        config, relay, connections, supervisor, cache_path))
     log.info("gateway %s (group %s) started; control planes %s", config.name,
              config.workload, ",".join(config.control_planes))
     await until_signalled()
+    api.close()
     relaying.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await relaying
     await supervisor.stop()
     await server.stop(grace=0.5)
     xds_path.unlink(missing_ok=True)
+
+
+@dataclass
+class AgentHandlers:
+    """The agent's local API (`STATE/api.sock`): enough for `bastion status` and
+    `proxy-config` on the gateway's host."""
+
+    config: AgentConfig
+    relay: Relay
+    connections: Connections
+    envoy: EnvoySupervisor
+    cache_path: Path
+
+    async def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        if op == "ping":
+            return {"ok": True}
+        if op == "admin":
+            if not self.envoy.admin_address:
+                return {"ok": False, "error": "the gateway's Envoy is not running"}
+            return {"ok": True, "admin": self.envoy.admin_address}
+        if op == "status":
+            return {"ok": True, "status": self.status()}
+        return {"ok": False, "error": f"{op!r}: a gateway agent answers status and "
+                                      "proxy-config; ask a control plane for the rest"}
+
+    def status(self) -> dict[str, Any]:
+        cached = None
+        with contextlib.suppress(OSError):
+            cached = round(time.time() - self.cache_path.stat().st_mtime, 1)
+        return {"agent": {"name": self.config.name, "group": str(self.config.workload),
+                          **self.relay.status(),
+                          "diskCache": str(self.cache_path) if self.config.disk_cache else None,
+                          "diskCacheAgeSeconds": cached},
+                "envoy": self.envoy.status(), "gateways": self.connections.status()}
 
 
 def _node_id(config: AgentConfig) -> str:

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from envoy.config.core.v3 import base_pb2
@@ -65,9 +66,19 @@ class Relay:
         self.publish = publish
         self.known = known
         self.current: str | None = None  # the control plane streaming now
+        self.connected_at = 0.0
         self.last_error = ""
         self.failovers = 0
-        self.received_at = 0.0
+        self.received_at = 0.0  # when the last whole configuration came
+
+    def status(self) -> dict[str, Any]:
+        now = time.time()
+        return {
+            "controlPlanes": self.endpoints, "current": self.current,
+            "connectedSeconds": round(now - self.connected_at, 1) if self.current else None,
+            "lastConfigSeconds": round(now - self.received_at, 1) if self.received_at else None,
+            "failovers": self.failovers, "lastError": self.last_error,
+        }
 
     async def run(self) -> None:
         backoff = BACKOFF_START_S
@@ -113,7 +124,7 @@ class Relay:
 
             stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
             call = stub.StreamAggregatedResources(requests())
-            self.current = endpoint
+            self.current, self.connected_at = endpoint, time.time()
             log.info("connected to control plane %s", endpoint)
             async for response in call:
                 replies, snapshot = session.on_response(response)

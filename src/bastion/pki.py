@@ -64,6 +64,15 @@ def load_key(pem: bytes) -> PrivateKey:
     return key
 
 
+def csr_pem(key: PrivateKey, common_name: str) -> bytes:
+    """A certificate request for `key`: what is sent to be signed instead of the key."""
+    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    request = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+               .sign(key, algorithm))
+    return request.public_bytes(serialization.Encoding.PEM)
+
+
 def cert_pem(*certificates: x509.Certificate) -> bytes:
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certificates)
 

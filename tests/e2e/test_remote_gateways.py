@@ -303,3 +303,46 @@ def test_the_agent_says_where_its_configuration_comes_from(tmp_path: Path) -> No
         if agent is not None:
             agent.stop()
         cp.stop()
+
+
+def test_a_gateway_renews_its_own_certificate(tmp_path: Path) -> None:
+    """Due at once (--renew-before longer than its life): the agent makes a new key, the
+    control plane signs it for the same identity, the files are replaced, and a restarted
+    agent connects with them."""
+    from cryptography import x509
+
+    cp = _single_plane(tmp_path)
+    cafile = tmp_path / "root.crt"
+    cafile.write_bytes(certs.ca("root1")[0].cert)
+    files = tmp_path / "g1"
+    agent = None
+    try:
+        cp.cli("apply", "-f", "-", input=config(11))
+        cp.cli("certs", "gateway", "g1", "--out", str(files))
+        first = x509.load_pem_x509_certificate((files / "tls.crt").read_bytes())
+        first_key = (files / "tls.key").read_bytes()
+        agent = Agent(tmp_path, "g1", [cp.xds_address], files,  # type: ignore[attr-defined]
+                      cp.secure_port, extra=("--renew-before", str(400 * 86400)))
+        agent.start()
+        wait_until(lambda: x509.load_pem_x509_certificate(
+            (files / "tls.crt").read_bytes()).serial_number != first.serial_number, 30,
+            f"the certificate to be renewed: {agent.log()}")
+        renewed = x509.load_pem_x509_certificate((files / "tls.crt").read_bytes())
+        assert (files / "tls.key").read_bytes() != first_key  # a new key, made there
+        assert stat.S_IMODE((files / "tls.key").stat().st_mode) == 0o600
+        assert renewed.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.UniformResourceIdentifier) == ["spiffe://bastion/ns/istio-system/gateway/g1"]
+        assert "renewed the client certificate of spiffe://bastion/ns/istio-system/gateway/g1" \
+            in cp.serve_log()
+        agent.kill()
+        agent.start()  # with the renewed files only
+        wait_until(lambda: serial("a.example.com", agent, cafile) == 11, 60, "g1 serves")
+        shown = json.loads(subprocess.run(
+            [sys.executable, "-m", "bastion", "--state-dir", str(agent.state_dir), "status",
+             "-o", "json"], capture_output=True, text=True, timeout=60).stdout)
+        assert shown["agent"]["current"] == cp.xds_address  # type: ignore[attr-defined]
+    finally:
+        if agent is not None:
+            agent.stop()
+        cp.stop()

@@ -248,15 +248,9 @@ def admin(state: State, name: str, out_dir: str, days: int) -> None:
 def _client_certificate(state: State, identity: dict[str, str], out_dir: str,
                         days: int) -> None:
     """The key is made here and never sent: the control plane signs a request for it."""
-    from cryptography.hazmat.primitives import hashes
-
     key = pki.new_key("ECDSA")
-    request = (x509.CertificateSigningRequestBuilder()
-               .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME,
-                                                           identity["name"])]))
-               .sign(key, hashes.SHA256()))
     answer = state.call({"op": "issue_certificate", **identity, "days": days,
-                         "csr": request.public_bytes(Encoding.PEM).decode()})
+                         "csr": pki.csr_pem(key, identity["name"]).decode()})
     if not answer.get("ok"):
         fail(answer.get("error", "the control plane refused"))
     directory = Path(out_dir)

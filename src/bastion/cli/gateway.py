@@ -34,6 +34,10 @@ from bastion.cli.serve import _labels, _port_map
               help="The xDS CA control planes are verified with (ca.crt).")
 @click.option("--port-map", multiple=True, metavar="GW=LOCAL",
               help="Bind port GW of the configuration on local port LOCAL (repeatable).")
+@click.option("--renew-before", type=click.FloatRange(0), default=None, metavar="SECONDS",
+              help="Renew the gateway's certificate (through the control plane, with a new "
+                   "key; written over --cert and --key) this long before it ends (default: "
+                   "when a third of its lifetime is left).")
 @click.option("--no-disk-cache", is_flag=True,
               help="Do not keep the last accepted configuration (which holds private keys) "
                    "in the state directory.")
@@ -44,8 +48,8 @@ from bastion.cli.serve import _labels, _port_map
 def gateway_command(state: State, gateway_name: str | None, gateway_namespace: str | None,
                     labels: tuple[str, ...], control_planes: str | None,
                     cert_path: str | None, key_path: str | None, ca_path: str | None,
-                    port_map: tuple[str, ...], no_disk_cache: bool, concurrency: int | None,
-                    log_level: str, envoy_log_level: str) -> None:
+                    port_map: tuple[str, ...], renew_before: float | None, no_disk_cache: bool,
+                    concurrency: int | None, log_level: str, envoy_log_level: str) -> None:
     """Run another gateway. It declares its labels and namespace when it connects and receives
     only the Gateways that select it (and only their credentials), like a second Istio
     ingress gateway deployment.
@@ -60,13 +64,13 @@ def gateway_command(state: State, gateway_name: str | None, gateway_namespace: s
     try:
         if control_planes:
             _remote(state, gateway_name, gateway_namespace, label_map, control_planes,
-                    cert_path, key_path, ca_path, dict(_port_map(port_map)), no_disk_cache,
-                    concurrency, envoy_log_level, log_level)
+                    cert_path, key_path, ca_path, dict(_port_map(port_map)), renew_before,
+                    no_disk_cache, concurrency, envoy_log_level, log_level)
             return
         if gateway_name is None:
             fail("--gateway-name is required (or --control-plane for a remote gateway)")
-        if port_map or cert_path or key_path or ca_path:
-            fail("--port-map, --cert, --key and --ca are for --control-plane")
+        if port_map or cert_path or key_path or ca_path or renew_before is not None:
+            fail("--port-map, --cert, --key, --ca and --renew-before are for --control-plane")
         from bastion.server.app import run_gateway
 
         workload = Workload.of(label_map, gateway_namespace or "istio-system")
@@ -78,7 +82,8 @@ def gateway_command(state: State, gateway_name: str | None, gateway_namespace: s
 
 def _remote(state: State, name: str | None, namespace: str | None, labels: dict[str, str],
             control_planes: str, cert_path: str | None, key_path: str | None,
-            ca_path: str | None, port_map: dict[int, int], no_disk_cache: bool,
+            ca_path: str | None, port_map: dict[int, int], renew_before: float | None,
+            no_disk_cache: bool,
             concurrency: int | None, envoy_log_level: str, log_level: str) -> None:
     from bastion.dataplane.envoy.relay import Credentials
     from bastion.identity import GatewayIdentity
@@ -105,4 +110,4 @@ def _remote(state: State, name: str | None, namespace: str | None, labels: dict[
     asyncio.run(run_remote_gateway(AgentConfig(
         state.state_dir, identity.name, Workload.of(labels, identity.namespace), endpoints,
         credentials, port_map, not no_disk_cache, concurrency, envoy_log_level,
-        log_level.upper())))
+        log_level.upper(), Path(cert_path), Path(key_path), renew_before)))

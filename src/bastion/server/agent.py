@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -18,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from cryptography import x509
 
+from bastion import pki
 from bastion.dataplane.envoy import diskcache
 from bastion.dataplane.envoy.ads import add_to_server as add_ads
 from bastion.dataplane.envoy.bootstrap import node_proto
@@ -29,6 +33,7 @@ from bastion.dataplane.envoy.remap import remap_ports
 from bastion.dataplane.envoy.snapshot import Snapshot
 from bastion.dataplane.envoy.supervisor import EnvoySupervisor, for_gateway
 from bastion.ir.workload import Workload
+from bastion.server import renewal
 from bastion.server.api import serve_api
 from bastion.server.app import (
     prepare_state_dir,
@@ -41,6 +46,7 @@ log = logging.getLogger("bastion")
 # How long the agent waits for its Envoy to take a configuration before it acknowledges it to
 # the control plane anyway (and leaves the disk as it was: only what Envoy took is written).
 ACCEPT_TIMEOUT_S = 10.0
+RENEW_RETRY_S = 60.0
 
 
 @dataclass
@@ -55,6 +61,10 @@ class AgentConfig:
     concurrency: int | None = None
     envoy_log_level: str = "info"
     log_level: str = "INFO"
+    # Where the certificate and key were read from: renewed ones are written there.
+    cert_path: Path | None = None
+    key_path: Path | None = None
+    renew_before_s: float | None = None  # None: when a third of its lifetime is left
 
 
 async def run_remote_gateway(config: AgentConfig) -> None:
@@ -106,6 +116,7 @@ async def run_remote_gateway(config: AgentConfig) -> None:
                       config.workload.label_map)
     relay = Relay(config.control_planes, config.credentials, node, publish, known)
     relaying = asyncio.create_task(relay.run())
+    renewing = asyncio.create_task(keep_certificate(config, relay))
     supervisor = for_gateway(home, xds_path, config.workload, config.name, config.concurrency,
                              config.envoy_log_level)
     await supervisor.start()
@@ -115,9 +126,10 @@ async def run_remote_gateway(config: AgentConfig) -> None:
              config.workload, ",".join(config.control_planes))
     await until_signalled()
     api.close()
-    relaying.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await relaying
+    for task in (relaying, renewing):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     await supervisor.stop()
     await server.stop(grace=0.5)
     xds_path.unlink(missing_ok=True)
@@ -156,6 +168,69 @@ class AgentHandlers:
                           "diskCache": str(self.cache_path) if self.config.disk_cache else None,
                           "diskCacheAgeSeconds": cached},
                 "envoy": self.envoy.status(), "gateways": self.connections.status()}
+
+
+def renewal_due(chain: bytes, renew_before_s: float | None) -> tuple[float, float]:
+    """(when to renew, the certificate's lifetime), in seconds: cert-manager's default of a
+    third of the lifetime left, unless told otherwise."""
+    leaf = x509.load_pem_x509_certificate(chain)
+    start, end = leaf.not_valid_before_utc.timestamp(), leaf.not_valid_after_utc.timestamp()
+    before = renew_before_s if renew_before_s is not None else (end - start) / 3
+    return end - before, end - start
+
+
+async def keep_certificate(config: AgentConfig, relay: Relay) -> None:
+    """Renew the gateway's client certificate before it ends, through the control plane
+    (`server.renewal`), with a new key made here; the next stream uses it, the current one
+    goes on. A certificate that has already ended cannot be renewed: issue another."""
+    while True:
+        due, _ = renewal_due(relay.credentials.chain, config.renew_before_s)
+        await asyncio.sleep(max(due - time.time(), 0))
+        try:
+            await renew_once(config, relay)
+        except (grpc.aio.AioRpcError, OSError, ValueError, KeyError) as exc:
+            log.warning("could not renew the gateway's certificate (%s); trying again in %g s",
+                        exc, RENEW_RETRY_S)
+            await asyncio.sleep(RENEW_RETRY_S)
+            continue
+        due, _ = renewal_due(relay.credentials.chain, config.renew_before_s)
+        if due <= time.time():
+            log.warning("--renew-before is longer than the certificate's lifetime; renewing "
+                        "again in %g s", RENEW_RETRY_S)
+            await asyncio.sleep(RENEW_RETRY_S)
+
+
+async def renew_once(config: AgentConfig, relay: Relay) -> None:
+    _, lifetime = renewal_due(relay.credentials.chain, None)
+    key = pki.new_key("ECDSA")
+    request = json.dumps({"csr": pki.csr_pem(key, config.name).decode(),
+                          "days": max(1, round(lifetime / 86400))}).encode()
+    channel = relay.channel(relay.current or relay.endpoints[0])
+    try:
+        answer = await channel.unary_unary(renewal.METHOD)(request, timeout=10)
+    finally:
+        await channel.close()
+    data = json.loads(answer)
+    chain, ca = data["certificate"].encode(), data["ca"].encode()
+    key_pem = pki.key_pem(key, "PKCS8").reveal()
+    if config.cert_path is not None and config.key_path is not None:
+        await asyncio.to_thread(_write_atomically, config.key_path, key_pem, 0o600)
+        await asyncio.to_thread(_write_atomically, config.cert_path, chain, 0o644)
+    relay.credentials = Credentials(chain, key_pem, ca)
+    leaf = x509.load_pem_x509_certificate(chain)
+    log.info("renewed the gateway's certificate: serial %x, valid until %s", leaf.serial_number,
+             leaf.not_valid_after_utc.isoformat())
+
+
+def _write_atomically(path: Path, data: bytes, mode: int) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.chmod(temporary, mode)
+    os.replace(temporary, path)
 
 
 def _node_id(config: AgentConfig) -> str:

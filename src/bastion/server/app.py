@@ -26,6 +26,7 @@ from bastion.dataplane.envoy.supervisor import DRAIN_TIME_S, for_gateway
 from bastion.errors import ServerUnavailable
 from bastion.ports import METRICS_ADDRESS
 from bastion.private import PrivateBytes
+from bastion.server import renewal
 from bastion.server.api import serve_api, serve_remote_api
 from bastion.server.handlers import Handlers
 from bastion.services import gateway_api, xds_ca
@@ -143,6 +144,8 @@ async def serve(config: ServeConfig) -> None:
         authority = xds_ca.ensure(store, config.xds_ca)
     if config.xds_address:
         assert authority is not None
+        ca = authority
+        renewal.add_to_server(server, lambda: ca)
         host = config.xds_address.rpartition(":")[0].strip("[]")
         chain, key = xds_ca.serving_certificate(authority, (host,))
         credentials = grpc.ssl_server_credentials(

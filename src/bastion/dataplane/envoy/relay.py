@@ -100,13 +100,17 @@ class Relay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
 
-    async def _stream(self, endpoint: str) -> None:
-        channel = grpc.aio.secure_channel(endpoint, self.credentials.grpc(), options=[
+    def channel(self, endpoint: str) -> grpc.aio.Channel:
+        """A channel to a control plane, with the agent's current certificate."""
+        return grpc.aio.secure_channel(endpoint, self.credentials.grpc(), options=[
             ("grpc.ssl_target_name_override", CONTROL_PLANE_NAME),
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),
             *KEEPALIVE_OPTIONS,
         ])
+
+    async def _stream(self, endpoint: str) -> None:
+        channel = self.channel(endpoint)
         try:
             try:
                 await asyncio.wait_for(channel.channel_ready(), CONNECT_TIMEOUT_S)

@@ -155,6 +155,10 @@ def test_three_gateway_hosts_on_two_control_planes_sharing_etcd(
             assert "b.example.com" not in json.dumps(one)
             assert "kubernetes://b-credential" in dumped(three, "secrets")
 
+            # Either control plane's status shows the whole fleet: both, and whom each serves.
+            wait_until(lambda: fleet(cp2, [cp1, cp2]) == {"g1": 1, "g2": 2, "g3": 1}, 30,
+                       "the fleet in cp2's status")
+
             # A session begun on g1 (served by cp1) resumes on g2 (served by cp2).
             assert resumed(g1, g2, tmp_path, cafile) == ["Reused", "Reused"]
 
@@ -188,6 +192,9 @@ def test_three_gateway_hosts_on_two_control_planes_sharing_etcd(
                 tally = loop.finish()
                 assert tally.errors == [] and tally.ok > 10, tally.errors[:3]
                 assert set(tally.serials) <= {13, 14}
+            # cp1's announcement ends with its lease: cp2 serves the whole fleet.
+            wait_until(lambda: fleet(cp2, [cp1, cp2]) == {"g1": 2, "g2": 2, "g3": 2}, 30,
+                       "the fleet after cp1's loss")
 
             # h1 cut off from every control plane: g1 keeps serving what it holds, while a
             # rotation reaches the others only.
@@ -213,6 +220,17 @@ def test_three_gateway_hosts_on_two_control_planes_sharing_etcd(
         finally:
             for each in agents:
                 each.stop()
+
+
+def fleet(asked: Bastion, planes: list[Bastion]) -> dict[str, int]:
+    """Per `asked`'s status: which control plane (1, 2, ... in `planes`) serves each gateway."""
+    out = {}
+    for name, plane in asked.status()["fleet"].items():
+        index = next(i for i, cp in enumerate(planes, 1)
+                     if name.endswith("/" + cp.xds_address))  # type: ignore[attr-defined]
+        for served in plane["gateways"]:
+            out[served["node"].split("~")[1].split(".")[0]] = index
+    return out
 
 
 def _single_plane(tmp_path: Path, *extra: str) -> Bastion:

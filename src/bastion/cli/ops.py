@@ -141,6 +141,13 @@ def status(state: State, fmt: str) -> None:
             click.echo(f"  {name}: {summary}")
     for name, notice in data.get("deletedSecrets", {}).items():
         click.echo(f"secret {name}: {notice}")
+    for name, plane in sorted((data.get("fleet") or {}).items()):
+        gateways = plane.get("gateways", [])
+        synced = sum(1 for g in gateways if g["inSync"])
+        click.echo(f"control plane {name}: {len(gateways)} gateway(s), {synced} in sync"
+                   + "".join(f"\n  {g['node']} ({g['group']}) from {g['peer']}: "
+                             f"{'in sync' if g['inSync'] else 'syncing'} at revision "
+                             f"{g['syncedRevision']}" for g in gateways))
     problems = data["diagnostics"]
     click.echo("problems: none" if not problems else "problems:")
     for d in problems:

@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from bastion.private import PrivateBytes
 from bastion.server import renewal
 from bastion.server.api import serve_api, serve_remote_api
 from bastion.server.handlers import Handlers
-from bastion.services import gateway_api, xds_ca
+from bastion.services import fleet, gateway_api, xds_ca
 from bastion.services.certificates.controller import CertificateController, ControllerConfig
 from bastion.services.gateway_objects import GatewayFacts, deployment, pod, service
 from bastion.services.metrics import serve_metrics
@@ -207,6 +208,8 @@ async def serve(config: ServeConfig) -> None:
     # Derived state has one writer among the control planes sharing a store.
     issuer = asyncio.create_task(while_leading(store.leadership("certificates"),
                                                certificates.run))
+    announcer = asyncio.create_task(fleet.announce(
+        store, f"{socket.gethostname()}/{config.xds_address or state}", connections))
     rotator = None
     if config.ticket_rotation_s > 0:
         rotator = asyncio.create_task(while_leading(
@@ -227,7 +230,7 @@ async def serve(config: ServeConfig) -> None:
     api.close()
     if remote_api is not None:
         remote_api.close()
-    for task in (builder, runner, issuer, rotator):
+    for task in (builder, runner, issuer, rotator, announcer):
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -19,4 +19,6 @@ def gather(store: ObjectStore, pipeline: Pipeline, dataplane: DataPlane,
         "gateways": gateways,
         "secrets": dataplane.secrets(),
         "envoy": envoy,
+        # Every control plane sharing the store, with the gateways each serves.
+        "fleet": store.presences(),
     }

@@ -50,6 +50,14 @@ class ObjectStore:
         """Delete those that exist; returns what was deleted."""
         raise NotImplementedError
 
+    def announce(self, name: str, value: dict[str, Any]) -> None:
+        """Say what this control plane is serving, for every control plane of the store to
+        see (`presences`) while it lives; with one control plane there is no one to tell."""
+
+    def presences(self) -> dict[str, dict[str, Any]]:
+        """What each live control plane of the store last announced, by name."""
+        return {}
+
     def leadership(self, task: str) -> Leadership:
         """Whether this control plane leads `task`; with one control plane, it always does."""
         return Leadership(task, held=True)

@@ -50,6 +50,7 @@ T = TypeVar("T")
 
 PREFIX = b"/bastion/objects/"
 LEADERS = b"/bastion/leaders/"
+PRESENCE = b"/bastion/presence/"
 MAX_TXN_OPS = 128  # etcd's default --max-txn-ops
 MAX_TXN_BYTES = 1_400_000  # under etcd's default --max-request-bytes (1.5 MiB)
 CALL_TIMEOUT_S = 5.0
@@ -176,6 +177,9 @@ class EtcdStore(ObjectStore):
         self.revision = revision
         self._watching = asyncio.run_coroutine_threadsafe(self._watch(revision + 1), self._loop)
         self._campaigns: list[concurrent.futures.Future[None]] = []
+        self._presence: dict[str, bytes] = {}  # what this control plane announces, by name
+        self._presence_changed = asyncio.Event()  # on the etcd thread's loop
+        self._campaigns.append(asyncio.run_coroutine_threadsafe(self._present(), self._loop))
 
     def close(self) -> None:
         self._closing = True
@@ -399,6 +403,48 @@ class EtcdStore(ObjectStore):
         self.revision = max(self.revision, revision)
         if changes:
             self._publish(changes)
+
+    # -- presence ---------------------------------------------------------------------------
+
+    def announce(self, name: str, value: dict[str, Any]) -> None:
+        self._presence[name] = encode(value).encode()
+        self._loop.call_soon_threadsafe(self._presence_changed.set)
+
+    def presences(self) -> dict[str, dict[str, Any]]:
+        async def read() -> dict[str, dict[str, Any]]:
+            await self._client.connect()
+            answer = await self._client.kvstub.Range(rpc.RangeRequest(
+                key=PRESENCE, range_end=prefix_end(PRESENCE)), timeout=CALL_TIMEOUT_S)
+            return {kv.key[len(PRESENCE):].decode(): json.loads(kv.value) for kv in answer.kvs}
+
+        return self._call(read)
+
+    async def _present(self) -> None:
+        """Keep this control plane's announcements under a lease of its own, written when
+        they change and again whenever the lease had to be granted anew."""
+        while not self._closing:
+            try:
+                await self._client.connect()
+                lease = await self._client.lease(LEASE_TTL_S)
+                written: dict[str, bytes] = {}
+                while True:
+                    for name, value in list(self._presence.items()):
+                        if written.get(name) != value:
+                            await self._client.kvstub.Put(rpc.PutRequest(
+                                key=PRESENCE + name.encode(), value=value, lease=lease.id),
+                                timeout=CALL_TIMEOUT_S)
+                            written[name] = value
+                    self._presence_changed.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._presence_changed.wait(), LEASE_TTL_S / 3)
+                    reply = await asyncio.wait_for(lease.refresh(), LEASE_TTL_S / 3)
+                    if reply is None or reply.TTL <= 0:
+                        break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.info("presence: %s", _reason(exc))
+                await asyncio.sleep(LEASE_TTL_S / 3)
 
     # -- leadership -------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from bastion import pki
 from bastion.cli.common import State, fail, namespace_option, pass_state
+from bastion.filewrite import write_atomically
 from bastion.pem import summarize
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -72,11 +72,7 @@ def _load_ca(prefix: str) -> tuple[list[x509.Certificate], pki.PrivateKey]:
 def _write(prefix: str, chain: list[x509.Certificate], key: pki.PrivateKey) -> None:
     Path(prefix).parent.mkdir(parents=True, exist_ok=True)
     Path(prefix + ".crt").write_bytes(pki.cert_pem(*chain))
-    key_path = Path(prefix + ".key")
-    descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as out:
-        out.write(pki.key_pem(key, "PKCS8").reveal())
-    os.chmod(key_path, 0o600)
+    write_atomically(Path(prefix + ".key"), pki.key_pem(key, "PKCS8").reveal())
     s = summarize(chain[0])
     names = f", DNS {', '.join(s.dns_names)}" if s.dns_names else ""
     click.echo(f"wrote {prefix}.crt and {prefix}.key: {s.subject}, serial {s.serial}{names}, "

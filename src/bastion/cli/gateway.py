@@ -88,12 +88,14 @@ def _remote(state: State, name: str | None, namespace: str | None, labels: dict[
     from bastion.dataplane.envoy.relay import Credentials
     from bastion.identity import GatewayIdentity
     from bastion.ir.workload import Workload
+    from bastion.private import PrivateBytes
     from bastion.server.agent import AgentConfig, run_remote_gateway
 
     if not (cert_path and key_path and ca_path):
         fail("--control-plane needs --cert, --key and --ca (from `bastion certs gateway`)")
     try:
-        credentials = Credentials(Path(cert_path).read_bytes(), Path(key_path).read_bytes(),
+        credentials = Credentials(Path(cert_path).read_bytes(),
+                                  PrivateBytes(Path(key_path).read_bytes()),
                                   Path(ca_path).read_bytes())
     except OSError as exc:
         fail(f"cannot read the gateway's certificate files: {exc}")

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from bastion.dataplane.envoy.relay import Credentials, Relay
 from bastion.dataplane.envoy.remap import remap_ports
 from bastion.dataplane.envoy.snapshot import Snapshot
 from bastion.dataplane.envoy.supervisor import EnvoySupervisor, for_gateway
+from bastion.filewrite import write_atomically
 from bastion.ir.workload import Workload
 from bastion.server import renewal
 from bastion.server.api import serve_api
@@ -212,25 +212,14 @@ async def renew_once(config: AgentConfig, relay: Relay) -> None:
         await channel.close()
     data = json.loads(answer)
     chain, ca = data["certificate"].encode(), data["ca"].encode()
-    key_pem = pki.key_pem(key, "PKCS8").reveal()
+    key_pem = pki.key_pem(key, "PKCS8")
     if config.cert_path is not None and config.key_path is not None:
-        await asyncio.to_thread(_write_atomically, config.key_path, key_pem, 0o600)
-        await asyncio.to_thread(_write_atomically, config.cert_path, chain, 0o644)
+        await asyncio.to_thread(write_atomically, config.key_path, key_pem.reveal(), 0o600)
+        await asyncio.to_thread(write_atomically, config.cert_path, chain, 0o644)
     relay.credentials = Credentials(chain, key_pem, ca)
     leaf = x509.load_pem_x509_certificate(chain)
     log.info("renewed the gateway's certificate: serial %x, valid until %s", leaf.serial_number,
              leaf.not_valid_after_utc.isoformat())
-
-
-def _write_atomically(path: Path, data: bytes, mode: int) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(descriptor, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.chmod(temporary, mode)
-    os.replace(temporary, path)
 
 
 def _node_id(config: AgentConfig) -> str:

@@ -25,6 +25,7 @@ from bastion.dataplane.envoy.connections import Connections
 from bastion.dataplane.envoy.driver import EnvoyDataPlane
 from bastion.dataplane.envoy.supervisor import DRAIN_TIME_S, for_gateway
 from bastion.errors import ServerUnavailable
+from bastion.filewrite import write_atomically
 from bastion.ports import METRICS_ADDRESS
 from bastion.private import PrivateBytes
 from bastion.server import renewal
@@ -251,10 +252,8 @@ def _api_tls(state: Path, authority: xds_ca.Authority) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cadata=authority.pem.decode())
     context.verify_mode = ssl.CERT_REQUIRED
     path = state / "api-tls.pem"
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        with os.fdopen(descriptor, "wb") as out:
-            out.write(chain + key.reveal())
+        write_atomically(path, chain + key.reveal())
         context.load_cert_chain(path)
     finally:
         path.unlink(missing_ok=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from pathlib import Path
 from types import MappingProxyType
 
@@ -18,6 +17,7 @@ from google.protobuf.message import DecodeError
 
 from bastion.dataplane.envoy.snapshot import Resource, Snapshot, content_hash
 from bastion.dataplane.envoy.upstream import MESSAGES
+from bastion.filewrite import write_atomically
 
 FILE_NAME = "last-config.json"
 FORMAT = 1
@@ -28,14 +28,7 @@ def save(path: Path, snapshot: Snapshot) -> None:
         type_url: {name: base64.b64encode(r.message.SerializeToString(deterministic=True))
                    .decode() for name, r in snapshot.of(type_url).items()}
         for type_url in MESSAGES}}
-    temporary = path.with_name(path.name + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as out:
-        json.dump(document, out)
-        out.flush()
-        os.fsync(out.fileno())
-    os.chmod(temporary, 0o600)
-    os.replace(temporary, path)
+    write_atomically(path, json.dumps(document).encode())
 
 
 def load(path: Path) -> Snapshot | None:

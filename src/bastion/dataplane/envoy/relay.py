@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -24,6 +24,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from bastion.dataplane.envoy.snapshot import Snapshot
 from bastion.dataplane.envoy.upstream import UpstreamSession
 from bastion.identity import CONTROL_PLANE_NAME
+from bastion.private import PrivateBytes
 
 log = logging.getLogger("bastion.relay")
 MAX_MESSAGE = 512 * 1024 * 1024
@@ -44,15 +45,12 @@ class Credentials:
     """PEM bytes of the agent's certificate chain and key, and of the xDS CA."""
 
     chain: bytes
-    key: bytes
+    key: PrivateBytes = field(repr=False)
     ca: bytes
-
-    def __repr__(self) -> str:
-        return "Credentials([redacted])"
 
     def grpc(self) -> grpc.ChannelCredentials:
         return grpc.ssl_channel_credentials(root_certificates=self.ca,
-                                            private_key=self.key,
+                                            private_key=self.key.reveal(),
                                             certificate_chain=self.chain)
 
 

@@ -93,6 +93,9 @@ def _remote(state: State, name: str | None, namespace: str | None, labels: dict[
 
     if not (cert_path and key_path and ca_path):
         fail("--control-plane needs --cert, --key and --ca (from `bastion certs gateway`)")
+    if (state.state_dir / "store.db").exists():
+        fail(f"{state.state_dir} is a control plane's state directory: give the gateway one "
+             "of its own (--state-dir)")
     try:
         credentials = Credentials(Path(cert_path).read_bytes(),
                                   PrivateBytes(Path(key_path).read_bytes()),

@@ -192,8 +192,9 @@ async def serve(config: ServeConfig) -> None:
         return made
 
     objects.virtual = running
+    fleet_name = f"{socket.gethostname()}/{config.xds_address or state}"
     handlers = Handlers(objects, pipeline, dataplane, connections, supervisor, config.options,
-                        (lambda: authority) if authority is not None else None)
+                        (lambda: authority) if authority is not None else None, fleet_name)
     api = await serve_api(state / "api.sock", handlers)
     remote_api = None
     if config.api_address:
@@ -209,8 +210,7 @@ async def serve(config: ServeConfig) -> None:
     # Derived state has one writer among the control planes sharing a store.
     issuer = asyncio.create_task(while_leading(store.leadership("certificates"),
                                                certificates.run))
-    announcer = asyncio.create_task(fleet.announce(
-        store, f"{socket.gethostname()}/{config.xds_address or state}", connections))
+    announcer = asyncio.create_task(fleet.announce(store, fleet_name, connections))
     rotator = None
     if config.ticket_rotation_s > 0:
         rotator = asyncio.create_task(while_leading(

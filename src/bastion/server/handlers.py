@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -15,7 +17,7 @@ from bastion.dataplane.envoy.supervisor import EnvoySupervisor
 from bastion.diag import ObjectRef
 from bastion.errors import BadRequest
 from bastion.identity import GatewayIdentity, admin_uri
-from bastion.services import analysis, gateway_objects, status, xds_ca
+from bastion.services import analysis, fleet, gateway_objects, status, xds_ca
 from bastion.services.objects import ObjectService
 from bastion.services.pipeline import Pipeline
 from bastion.translate.gatewayapi import GATEWAY_KIND
@@ -42,6 +44,7 @@ class Handlers:
     options: Options
     # The xDS CA, made on first use when no --xds-address made it at start.
     xds_authority: Callable[[], xds_ca.Authority] | None = None
+    fleet_name: str = ""  # what this control plane announces itself as (a shared store)
 
     async def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
@@ -179,11 +182,29 @@ class Handlers:
         if revision is None:
             return {"ok": False, "error": f"{kind} {namespace}/{name} not found"}
         timeout = float(request.get("timeout", 30))
-        if await self.connections.wait_synced(revision, timeout):
+        if await self._distributed(revision, timeout):
             return {"ok": True, "revision": revision}
         return {"ok": False, "error": (
             f"timed out after {timeout:g}s waiting for the gateways to accept revision "
             f"{revision} of {kind} {namespace}/{name}")}
+
+    async def _distributed(self, revision: int, timeout: float) -> bool:
+        """Every gateway holds config built from `revision`: this control plane's, and, with a
+        shared store, those the other control planes announce (`istioctl x wait` asks every
+        istiod replica the same way). Revisions are the store's, the same for all."""
+        if not fleet.others(self.objects.store, self.fleet_name):
+            return await self.connections.wait_synced(revision, timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            others = fleet.others(self.objects.store, self.fleet_name)
+            local = self.connections.all
+            if (local or others) and all(
+                    c.session.synced_generation >= revision for c in local) and all(
+                    g["syncedRevision"] >= revision for g in others):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(fleet.INTERVAL_S)
 
     async def op_admin(self, request: dict[str, Any]) -> dict[str, Any]:
         """Where Envoy's admin interface listens (loopback), for proxy-config commands."""

@@ -10,7 +10,7 @@ from typing import Any
 from bastion.dataplane.envoy.connections import Connections
 from bastion.store import ObjectStore
 
-INTERVAL_S = 1.0
+INTERVAL_S = 0.2
 SHOWN = ("node", "group", "peer", "inSync", "syncedRevision")
 
 
@@ -20,7 +20,8 @@ def summary(connections: Connections) -> dict[str, Any]:
 
 
 async def announce(store: ObjectStore, name: str, connections: Connections) -> None:
-    """Announce this control plane's gateways whenever they change (checked every second)."""
+    """Announce this control plane's gateways whenever they change (checked five times a
+    second: `wait` on another control plane reads it)."""
     last: dict[str, Any] | None = None
     while True:
         current = summary(connections)
@@ -28,3 +29,9 @@ async def announce(store: ObjectStore, name: str, connections: Connections) -> N
             store.announce(name, current)
             last = current
         await asyncio.sleep(INTERVAL_S)
+
+
+def others(store: ObjectStore, own: str) -> list[dict[str, Any]]:
+    """The gateways the other live control planes of the store announce."""
+    return [g for name, plane in store.presences().items() if name != own
+            for g in plane.get("gateways", [])]

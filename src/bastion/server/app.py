@@ -210,7 +210,8 @@ async def serve(config: ServeConfig) -> None:
     # Derived state has one writer among the control planes sharing a store.
     issuer = asyncio.create_task(while_leading(store.leadership("certificates"),
                                                certificates.run))
-    announcer = asyncio.create_task(fleet.announce(store, fleet_name, connections))
+    announcer = (asyncio.create_task(fleet.announce(store, fleet_name, connections))
+                 if store.shared else None)
     rotator = None
     if config.ticket_rotation_s > 0:
         rotator = asyncio.create_task(while_leading(

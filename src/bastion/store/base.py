@@ -30,6 +30,8 @@ from bastion.store.objects import (
 class ObjectStore:
     """A backend implements `apply`, `delete`, `create` and `close`; reads are served here."""
 
+    shared = False  # whether other control planes may use the same store
+
     def __init__(self) -> None:
         self._objects: dict[StoreKey, StoredObject] = {}
         self.revision = 0

@@ -152,6 +152,8 @@ class _Txn:
 
 
 class EtcdStore(ObjectStore):
+    shared = True
+
     def __init__(self, endpoints: list[str], tls: EtcdTls | None = None,
                  retry_for_s: float = RETRY_FOR_S) -> None:
         """Opened on the control plane's running event loop, where changes are delivered.

@@ -1,5 +1,6 @@
 """Manifests the tests and benchmarks write again and again: Secrets from generated
-certificates, and the sample backends' Service and Endpoints pointed at a local port."""
+certificates, the sample backends' Service and Endpoints pointed at a local port, and the
+Service and Endpoints of any backend listening on a local port."""
 
 from __future__ import annotations
 
@@ -34,6 +35,16 @@ def sample_manifest(text: str, port: int) -> str:
     """A sample's Service and Endpoints (`bastion samples manifest NAME`), with the Endpoints
     pointed at `port` (the last `port:` in the manifest is the Endpoints')."""
     return re.sub(r"port: \d+\n(?!.*port:)", f"port: {port}\n", text, flags=re.S)
+
+
+def backend_yaml(name: str, port: int, address: str = "127.0.0.1", port_name: str = "http",
+                 service_port: int = 80) -> str:
+    """A Service NAME (port `service_port`) whose Endpoints are `address:port`."""
+    return (f"apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\n"
+            f"spec: {{ports: [{{name: {port_name}, port: {service_port}}}]}}\n---\n"
+            f"apiVersion: v1\nkind: Endpoints\nmetadata: {{name: {name}}}\n"
+            f"subsets: [{{addresses: [{{ip: {address}}}], "
+            f"ports: [{{name: {port_name}, port: {port}}}]}}]\n")
 
 
 def gateway_yaml(name: str, servers: list[tuple[str, str, str, list[str]]]) -> str:

@@ -22,7 +22,7 @@ from tests.e2e.harness import (
     make_leaf,
     make_root,
 )
-from tests.manifests import sample_manifest, secret_json
+from tests.manifests import backend_yaml, sample_manifest, secret_json
 
 HOST = "httpbin.example.com"
 
@@ -317,26 +317,6 @@ spec:
     tls: {{mode: Passthrough}}
     allowedRoutes: {{namespaces: {{from: All}}, kinds: [{{kind: TLSRoute}}]}}
 ---
-apiVersion: v1
-kind: Service
-metadata: {{name: web}}
-spec: {{ports: [{{name: http, port: 80}}]}}
----
-apiVersion: v1
-kind: Endpoints
-metadata: {{name: web}}
-subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{name: http, port: {web}}}]}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: secure}}
-spec: {{ports: [{{name: https, port: 443}}]}}
----
-apiVersion: v1
-kind: Endpoints
-metadata: {{name: secure}}
-subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{name: https, port: {secure}}}]}}]
----
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {{name: alpha-older}}
@@ -385,7 +365,10 @@ def test_rules_across_routes_by_precedence_and_tls_passthrough(bastion: Bastion,
     context.load_cert_chain(str(server_cert), str(server_key))
     web, secure = Recorder("web"), Recorder("secure", context=context, keep_alive=False)
     try:
-        bastion.cli("apply", "-f", "-", input=ACROSS.format(web=web.port, secure=secure.port))
+        backends = [backend_yaml("web", web.port),
+                    backend_yaml("secure", secure.port, port_name="https", service_port=443)]
+        bastion.cli("apply", "-f", "-",
+                    input=ACROSS.format() + "".join("---\n" + b for b in backends))
         bastion.cli("apply", "-f", "-", input=NEWER)  # created after the older route
         bastion.cli("wait", "--for=condition=programmed", "gtw/plain", "-n", "istio-system",
                     "--timeout", "15s")

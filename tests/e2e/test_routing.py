@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e.backends import Answer, Recorder
 from tests.e2e.harness import Bastion
+from tests.manifests import backend_yaml
 
 HOST = "route.example.com"
 
@@ -73,26 +74,6 @@ spec:
     route:
     - {{destination: {{host: web}}, weight: 70}}
     - {{destination: {{host: canary}}, weight: 30}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: web}}
-spec: {{ports: [{{name: http, port: 80}}]}}
----
-apiVersion: v1
-kind: Endpoints
-metadata: {{name: web}}
-subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{name: http, port: {web}}}]}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: canary}}
-spec: {{ports: [{{name: http, port: 80}}]}}
----
-apiVersion: v1
-kind: Endpoints
-metadata: {{name: canary}}
-subsets: [{{addresses: [{{ip: 127.0.0.2}}], ports: [{{name: http, port: {canary}}}]}}]
 """
 
 
@@ -113,7 +94,8 @@ def backends() -> Iterator[tuple[Recorder, Recorder]]:
 @pytest.fixture
 def port(bastion: Bastion, backends: tuple[Recorder, Recorder]) -> int:
     web, canary = backends
-    bastion.cli("apply", "-f", "-", input=CONFIG.format(web=web.port, canary=canary.port))
+    backends = [backend_yaml("web", web.port), backend_yaml("canary", canary.port, "127.0.0.2")]
+    bastion.cli("apply", "-f", "-", input=CONFIG.format() + "".join("---\n" + b for b in backends))
     bastion.cli("wait", "--timeout", "10s", "vs", "routes")
     deadline = time.monotonic() + 10
     while request(bastion.http_port, "/api/v1/ready")[0] != 200:

@@ -12,6 +12,7 @@ import pytest
 
 from tests.e2e.backends import Recorder
 from tests.e2e.harness import Bastion
+from tests.manifests import backend_yaml
 
 CONFIG = """
 apiVersion: networking.istio.io/v1
@@ -49,26 +50,6 @@ spec:
       allowHeaders: [x-token]
       maxAge: 1h
     route: [{{destination: {{host: web, port: {{number: 80}}}}}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: web}}
-spec: {{ports: [{{name: http, port: 80}}]}}
----
-apiVersion: v1
-kind: Endpoints
-metadata: {{name: web}}
-subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{name: http, port: {web}}}]}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: shadow}}
-spec: {{ports: [{{name: http, port: 80}}]}}
----
-apiVersion: v1
-kind: Endpoints
-metadata: {{name: shadow}}
-subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{name: http, port: {shadow}}}]}}]
 """
 
 
@@ -95,7 +76,8 @@ def request(port: int, path: str, method: str = "GET", headers: dict[str, str] |
 
 def ready(bastion: Bastion, backends: tuple[Recorder, Recorder]) -> int:
     web, shadow = backends
-    bastion.cli("apply", "-f", "-", input=CONFIG.format(web=web.port, shadow=shadow.port))
+    backends = [backend_yaml("web", web.port), backend_yaml("shadow", shadow.port)]
+    bastion.cli("apply", "-f", "-", input=CONFIG.format() + "".join("---\n" + b for b in backends))
     bastion.cli("wait", "--timeout", "10s", "vs", "app")
     deadline = time.monotonic() + 10
     while request(bastion.http_port, "/")[0] != 200:
